@@ -1,0 +1,37 @@
+# Sentinel: two commands for a newcomer.
+#   make run    set up (first time) and start the whole system on embedded defaults
+#   make test   set up (first time) and run every test
+# Setup is idempotent: each step reruns only when its inputs changed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+LAUNCH ?= launch/sentinel.launch.xml
+# Extra launch arguments, e.g. make run ARGS="world:=solar_farm"
+ARGS ?=
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="-k launch -x"
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test clean distclean
+
+help:
+	@echo "make run     start Sentinel (launch file $(LAUNCH), ARGS='name:=value ...')"
+	@echo "make test    run the whole test suite (PYTEST_ARGS='...')"
+	@echo "make setup   create $(VENV): ROS 2 wheels, sentinel_msgs, packages (idempotent)"
+	@echo "make clean   remove build outputs (keeps $(VENV))"
+	@echo "make distclean  remove build outputs and $(VENV)"
+
+setup:
+	@$(PYTHON) tools/setup_workspace.py
+
+run: setup
+	@$(VPY) -m sentinel_launch $(LAUNCH) $(ARGS)
+
+test: setup
+	@$(VPY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,18 @@
+"""The simulator node: a placeholder until the embedded MuJoCo simulator is built.
+
+It heartbeats and logs that it is a placeholder, so launch files and the
+safety watchdog already see the node where the real one will run.
+"""
+
+from __future__ import annotations
+
+from sentinel_common.entry_point import run_node
+from sentinel_common.placeholder_node import PlaceholderNode
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(lambda: PlaceholderNode('simulator', 'the embedded MuJoCo simulator'), args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
