@@ -30,6 +30,8 @@ BUILD = ROOT / 'build'
 LOGS = BUILD / 'setup-logs'
 STAMPS = BUILD / 'setup-stamps'
 REQUIRED_PYTHON = (3, 11)
+# Seconds between progress lines while a long step runs.
+PROGRESS_INTERVAL = 10.0
 
 # Debian packages the workspace needs: the C/C++ toolchain and CMake for
 # rosidl, libsdformat to validate worlds with the real SDF parser, and EGL/Mesa
@@ -83,19 +85,35 @@ def ros_environment() -> dict[str, str]:
 
 def run_logged(step: str, cmd: list[str], env: dict[str, str] | None = None,
                cwd: Path | None = None) -> None:
-    """Run a command, its output in the step's log; on failure show the log's tail."""
+    """Run a command, its output in the step's log; on failure show the log's tail.
+
+    Long steps (pip, the rosidl build) echo their latest log line every few
+    seconds, so a newcomer sees setup moving rather than a silent terminal.
+    """
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f'{step}.log'
     with log_path.open('a') as log:
         log.write(f'$ {" ".join(cmd)}\n')
         log.flush()
-        result = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=cwd, check=False)
-    if result.returncode != 0:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        while True:
+            try:
+                returncode = process.wait(timeout=PROGRESS_INTERVAL)
+                break
+            except subprocess.TimeoutExpired:
+                print(f'    ... {last_line(log_path)}', flush=True)
+    if returncode != 0:
         tail = log_path.read_text(errors='replace').splitlines()[-25:]
         raise StepFailed(
-            f'`{" ".join(cmd)}` exited with {result.returncode}.\n'
+            f'`{" ".join(cmd)}` exited with {returncode}.\n'
             f'Last lines of {log_path}:\n    ' + '\n    '.join(tail))
+
+
+def last_line(log_path: Path, width: int = 100) -> str:
+    """The newest non-empty line of a log, shortened to fit a terminal line."""
+    lines = [line.strip() for line in log_path.read_text(errors='replace').splitlines()[-20:]]
+    latest = next((line for line in reversed(lines) if line), '')
+    return latest if len(latest) <= width else latest[:width - 3] + '...'
 
 
 def digest(*parts: str | Path) -> str:
