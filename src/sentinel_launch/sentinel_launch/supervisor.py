@@ -18,6 +18,8 @@ cannot be tracked this way.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -30,6 +32,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .description import ProcessSpec
+
+# prctl(2) option that delivers a signal to a process when its parent exits (Linux).
+_PR_SET_PDEATHSIG = 1
+# The C library, for prctl; None where there is none to load (not Linux).
+_LIBC = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True) \
+    if sys.platform.startswith('linux') else None
 
 __all__ = ['OutputRouter', 'Supervisor', 'live_process_groups']
 
@@ -313,7 +321,7 @@ class Supervisor:
             # indefinitely; the exit of the process itself must be seen at once.
             process = subprocess.Popen(
                 spec.cmd, stdin=subprocess.DEVNULL, stdout=pipes[0][1], stderr=pipes[1][1],
-                env=environ, start_new_session=True)
+                env=environ, start_new_session=True, preexec_fn=_terminate_with_parent)
         except OSError as exc:
             for read_end, _ in pipes:
                 os.close(read_end)
@@ -439,6 +447,17 @@ class Supervisor:
             for task in stuck:
                 task.cancel()
             await asyncio.gather(*stuck, return_exceptions=True)
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the launcher dies.
+
+    Children run in their own sessions so that Ctrl-C reaches them only
+    through the launcher; without this, a launcher killed with SIGKILL (or
+    by the OOM killer) would leave every node running as an orphan.
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _exit_status(process: subprocess.Popen[bytes]) -> asyncio.Future[int]:

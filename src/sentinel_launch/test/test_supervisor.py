@@ -375,3 +375,30 @@ def test_live_process_groups_ignores_finished_groups():
         child.wait()
     assert live_process_groups([child.pid]) == set()
     assert live_process_groups([]) == set()
+
+
+def test_children_are_terminated_when_the_launcher_is_killed_outright(tmp_path):
+    """SIGKILL gives the launcher no chance to clean up; the kernel must do it."""
+    pid_file = tmp_path / 'child.pid'
+    launch = tmp_path / 'orphan.launch.xml'
+    launch.write_text(
+        '<launch><executable name="sleeper" cmd="' + sys.executable + ' -c '
+        '&quot;import os,time; open(\'' + str(pid_file) + '\',\'w\').write(str(os.getpid())); '
+        'time.sleep(60)&quot;"/></launch>')
+    launcher = subprocess.Popen([sys.executable, '-m', 'sentinel_launch', str(launch)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError('child outlived a SIGKILLed launcher')
