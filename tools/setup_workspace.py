@@ -39,7 +39,7 @@ PROGRESS_INTERVAL = 10.0
 APT_PACKAGES = (
     'cmake', 'g++', 'make', 'pkg-config',
     'libsdformat-dev',
-    'libegl1', 'libegl-mesa0', 'libgl1', 'libgles2',
+    'libegl1', 'libegl-mesa0', 'libgl1', 'libgl1-mesa-dri', 'libgles2',
 )
 
 # Hard-coded paths of the machine that built the ROS wheels; their exported

@@ -1,26 +1,40 @@
 """UDP plumbing between emulated autopilots and MAVLink ground stations, SITL style.
 
 Why: each simulated vehicle must be reachable exactly like an ArduPilot SITL
-instance, one UDP port per vehicle. The autopilot binds ``host:port`` and answers
-whichever address last sent it a valid packet (so any GCS can connect with
-``udpout:host:port``); it can also push everything to a fixed GCS address
-(``udpout``, e.g. QGroundControl listening on 14550).
+instance, one UDP port per vehicle, so any GCS can connect with
+``udpout:host:port``. Unlike a bare SITL port, several ground stations talk to
+one vehicle at once in Sentinel: the vehicle interface, the safety watchdog's
+own MAVLink path and perhaps an operator's QGroundControl. So each link keeps
+every address that sent it a valid packet within the last ``peer_timeout_s``
+(a *GCS peer*; a packet that fails parsing or signing never makes one) and
+serves them all, as MAVProxy does for its outputs. It can also push everything
+to a fixed GCS address (``udpout``, e.g. QGroundControl listening on 14550).
+
+Routing, the MAVLink way: a message without a target (telemetry, STATUSTEXT)
+goes to every peer. A reply with a ``target_system`` (COMMAND_ACK, the mission
+protocol) goes only to the peers that system was heard from, so one station
+never takes another's ACK for its own; when no current peer matches, it goes to
+every peer rather than being lost. The fixed address gets everything. Whether
+the vehicle's GCS failsafe fires is the autopilot's business: any ground
+station's heartbeat keeps it away.
 
 One ``MavlinkHub`` owns every vehicle's socket and serves them all from a single
-selector, so a hundred vehicles cost one thread, not a hundred. The hub never
-decides anything: it parses bytes into messages for an autopilot's ``receive``
-and packs what the autopilot returns. Bad or corrupt packets are counted and
-logged at a throttled rate; nothing a peer sends can raise out of ``poll``.
+selector, so a hundred vehicles cost one thread, not a hundred. The hub decides
+nothing about a vehicle: it parses bytes into messages for an autopilot's
+``receive`` and sends what the autopilot returns to the right addresses. Bad or
+corrupt packets are counted and logged at a throttled rate; nothing a peer
+sends can raise out of ``poll``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import selectors
 import socket
 import struct
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,6 +49,10 @@ SIGNING_KEY_LEN = 32            # MAVLink 2 signing secret key length in bytes
 SIGNING_EPOCH_UNIX_S = 1420070400  # MAVLink signing timestamps count from 2015-01-01 00:00:00 UTC
 SIGNING_TICKS_PER_S = 100_000   # signing timestamp unit: 10 microseconds
 DEFAULT_HOST = '127.0.0.1'      # SITL binds loopback by default
+PEER_TIMEOUT_S = 10.0           # a GCS address not heard from for this long stops getting telemetry
+MAX_PEERS = 16                  # addresses served at once; a newcomer beyond this replaces the stalest
+
+Address = tuple[str, int]
 
 
 class MavlinkPeer(Protocol):
@@ -56,11 +74,12 @@ class LinkConfig:
     system_id: int
     port: int                                   # UDP port to bind; 0 picks a free one (tests)
     host: str = DEFAULT_HOST
-    gcs_address: tuple[str, int] | None = None  # also send everything here (udpout), e.g. ('127.0.0.1', 14550)
+    gcs_address: Address | None = None          # also send everything here (udpout), e.g. ('127.0.0.1', 14550)
     component_id: int = mavlink.MAV_COMP_ID_AUTOPILOT1
     signing_key: bytes | None = field(default=None, repr=False)  # 32-byte MAVLink 2 secret; never logged
     signing_link_id: int = 0                    # link id stamped into outgoing signatures
     allow_unsigned: bool = False                # with signing on, still accept unsigned packets
+    peer_timeout_s: float = PEER_TIMEOUT_S      # forget a GCS address after this long without a valid packet
 
     def __post_init__(self) -> None:
         if not (isinstance(self.system_id, int) and 1 <= self.system_id <= 254):
@@ -77,6 +96,9 @@ class LinkConfig:
             raise LinkConfigError(f'signing_key: must be {SIGNING_KEY_LEN} bytes')
         if not 0 <= self.signing_link_id <= 255:
             raise LinkConfigError('signing_link_id: must be 0..255')
+        timeout = self.peer_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0.0 < timeout < math.inf:
+            raise LinkConfigError('peer_timeout_s: must be a positive number of seconds')
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = 'config') -> LinkConfig:
@@ -114,16 +136,37 @@ class LinkStats:
     messages_out: int = 0
     send_errors: int = 0
     encode_errors: int = 0
+    peers_expired: int = 0
+    peers_evicted: int = 0
+
+
+@dataclass
+class GcsPeer:
+    """A ground station address the link serves, and the MAVLink (system, component) ids heard from it."""
+
+    address: Address
+    last_heard: float                                       # link clock (monotonic seconds)
+    ids: set[tuple[int, int]] = field(default_factory=set)
+
+    def is_target(self, system: int, component: int) -> bool:
+        """Whether a message for (system, component) belongs here; component 0 means any component."""
+        return any(s == system and component in (0, c) for s, c in self.ids)
 
 
 class VehicleLink:
-    """One vehicle's socket, parser and encoder. Non-blocking; owned by a MavlinkHub."""
+    """One vehicle's socket, parser, encoder and set of GCS peers. Non-blocking; owned by a MavlinkHub.
 
-    def __init__(self, config: LinkConfig, peer: MavlinkPeer) -> None:
+    ``clock`` (seconds, monotonic) times peer expiry and throttled warnings; it is
+    the wall clock by default because peers live on the network, not in simulation time.
+    """
+
+    def __init__(self, config: LinkConfig, peer: MavlinkPeer, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.peer = peer
         self.stats = LinkStats()
-        self.remote: tuple[str, int] | None = None   # last address that sent a valid packet
+        self.remote: Address | None = None            # last address that sent a valid packet
+        self._clock = clock
+        self._peers: dict[Address, GcsPeer] = {}      # insertion order: first heard first
         self._last_log: dict[str, float] = {}
         self._encoder = mavlink.MAVLink(None, config.system_id, config.component_id)
         self._signing = self._encoder.signing
@@ -158,7 +201,7 @@ class VehicleLink:
         self.sock.close()
 
     def _warn(self, key: str, message: str, *args: Any) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_log.get(key, -LOG_THROTTLE_S) >= LOG_THROTTLE_S:
             self._last_log[key] = now
             _LOG.warning('vehicle %d: ' + message, self.config.system_id, *args)
@@ -177,9 +220,40 @@ class VehicleLink:
             self.stats.datagrams_in += 1
             valid = self._parse(data, sender)
             if valid:
-                self.remote = sender
+                self._heard(sender, valid)
                 messages.extend(valid)
         return messages
+
+    def _heard(self, sender: Address, messages: list[mavlink.MAVLink_message]) -> None:
+        """A valid packet came from ``sender``: (re)register it as a peer, noting who spoke."""
+        now = self._clock()
+        self.remote = sender
+        peer = self._peers.get(sender)
+        if peer is None:
+            self._expire(now)
+            if len(self._peers) >= MAX_PEERS:  # a flood of addresses: warn (throttled), do not log each
+                stalest = min(self._peers.values(), key=lambda p: p.last_heard)
+                del self._peers[stalest.address]
+                self.stats.peers_evicted += 1
+                self._warn('evict', 'more than %d GCS addresses; dropped %s:%d', MAX_PEERS, *stalest.address)
+            else:
+                _LOG.info('vehicle %d: GCS %s:%d connected', self.config.system_id, sender[0], sender[1])
+            peer = self._peers[sender] = GcsPeer(sender, now)
+        peer.last_heard = now
+        peer.ids.update((msg.get_srcSystem(), msg.get_srcComponent()) for msg in messages)
+
+    def _expire(self, now: float) -> None:
+        for address in [a for a, p in self._peers.items() if now - p.last_heard > self.config.peer_timeout_s]:
+            del self._peers[address]
+            self.stats.peers_expired += 1
+            _LOG.info('vehicle %d: GCS %s:%d silent for %.0f s; no longer served', self.config.system_id,
+                      address[0], address[1], self.config.peer_timeout_s)
+
+    @property
+    def gcs_peers(self) -> Mapping[Address, GcsPeer]:
+        """The GCS addresses served now (heard from within ``peer_timeout_s``)."""
+        self._expire(self._clock())
+        return dict(self._peers)
 
     def _parse(self, data: bytes, sender: tuple[str, int]) -> list[mavlink.MAVLink_message]:
         try:
@@ -206,17 +280,27 @@ class VehicleLink:
         self.stats.messages_in += len(valid)
         return valid
 
-    def destinations(self) -> list[tuple[str, int]]:
-        out = []
-        if self.remote is not None:
-            out.append(self.remote)
-        if self.config.gcs_address is not None and self.config.gcs_address != self.remote:
-            out.append(self.config.gcs_address)
-        return out
+    def destinations(self, msg: mavlink.MAVLink_message | None = None) -> list[Address]:
+        """Where a message goes: its target system's peers if it has a known target, else every peer.
+
+        The fixed ``gcs_address`` is always included. Without ``msg``: where a
+        broadcast (telemetry) goes.
+        """
+        self._expire(self._clock())
+        chosen = list(self._peers)
+        system = getattr(msg, 'target_system', 0) if msg is not None else 0
+        if system:
+            component = getattr(msg, 'target_component', 0)
+            addressed = [a for a, p in self._peers.items() if p.is_target(system, component)]
+            chosen = addressed or chosen  # an unknown target still reaches someone: never drop an ACK
+        gcs = self.config.gcs_address
+        if gcs is not None and gcs not in chosen:
+            chosen.append(gcs)
+        return chosen
 
     def send(self, messages: Iterable[mavlink.MAVLink_message]) -> int:
-        """Pack and send each message to the destinations; returns how many were sent."""
-        targets = self.destinations()
+        """Pack and send each message to its destinations; returns how many were sent."""
+        broadcast = self.destinations()
         sent = 0
         for msg in messages:
             try:
@@ -226,8 +310,9 @@ class VehicleLink:
                 _LOG.error('vehicle %d: cannot encode %s: %s', self.config.system_id, msg.get_type(), error)
                 continue
             self._encoder.seq = (self._encoder.seq + 1) % 256
-            if not targets:
+            if not broadcast:
                 continue
+            targets = self.destinations(msg) if getattr(msg, 'target_system', 0) else broadcast
             for target in targets:
                 try:
                     self.sock.sendto(data, target)
@@ -253,7 +338,8 @@ class MavlinkHub:
     the next ``step``; between steps the loop may poll with a timeout to sleep.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock   # for peer expiry (network time, not simulation time)
         self._selector = selectors.DefaultSelector()
         self._links: dict[int, VehicleLink] = {}
 
@@ -271,7 +357,7 @@ class MavlinkHub:
         """Bind a vehicle's port and start serving it."""
         if config.system_id in self._links:
             raise ValueError(f'vehicle {config.system_id} already has a link')
-        link = VehicleLink(config, peer)
+        link = VehicleLink(config, peer, self._clock)
         self._links[config.system_id] = link
         self._selector.register(link.sock, selectors.EVENT_READ, link)
         _LOG.info('vehicle %d: MAVLink on udp %s:%d%s%s', config.system_id, link.address[0], link.address[1],

@@ -71,8 +71,12 @@ def pose_message(pose: Pose) -> PoseMsg:
 
 
 def entity_message(entity: EntityState) -> EntityStateMsg:
+    """The entity with its pose at the centre of its box (a person's pose is at the feet)."""
+    centre = entity.center
+    box_pose = Pose(float(centre[0]), float(centre[1]), float(centre[2]),
+                    entity.pose.roll, entity.pose.pitch, entity.pose.yaw)
     message = EntityStateMsg(entity_id=entity.entity_id, class_name=entity.entity_class,
-                             role=entity.role, pose=pose_message(entity.pose))
+                             role=entity.role, pose=pose_message(box_pose))
     message.velocity.x, message.velocity.y, message.velocity.z = (
         entity.velocity.x, entity.velocity.y, entity.velocity.z)
     message.size.x, message.size.y, message.size.z = entity.size

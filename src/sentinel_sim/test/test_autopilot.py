@@ -1,4 +1,4 @@
-"""Emulated autopilot: commands, acknowledgements, modes, flight and telemetry (fake clock)."""
+"""Emulated autopilot: commands and their acknowledgements, arming, modes and flight (fake clock)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from sentinel_sim.autopilot import (
-    AutopilotConfig, ConfigError, CopterMode, RoverMode, mode_names)
+    CopterMode, RoverMode)
 from sentinel_sim.vehicle_types import SetpointMode, Vector3, VehicleKind
 
 
@@ -41,168 +40,6 @@ def drone(**overrides: object) -> H.Sim:
 
 def rover(**overrides: object) -> H.Sim:
     return H.Sim(H.make_config(VehicleKind.GROUND, **overrides))
-
-
-# ------------------------------------------------------------------ identity and telemetry
-
-def test_heartbeat_identifies_an_ardupilot_copter_and_tracks_arming() -> None:
-    sim = drone()
-    sim.run(1.0)
-    hb = sim.of_type('HEARTBEAT')[-1]
-    assert (hb.type, hb.autopilot) == (mavlink.MAV_TYPE_QUADROTOR, mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA)
-    assert hb.custom_mode == CopterMode.STABILIZE
-    assert hb.base_mode & mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
-    assert not hb.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED
-    assert hb.system_status == mavlink.MAV_STATE_STANDBY
-    sim.set_mode('GUIDED')
-    sim.arm()
-    mark = len(sim.messages)
-    sim.run(1.1)
-    hb = sim.of_type('HEARTBEAT', mark)[-1]
-    assert hb.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED
-    assert hb.custom_mode == CopterMode.GUIDED
-    assert hb.system_status == mavlink.MAV_STATE_ACTIVE
-
-
-def test_rover_heartbeat_and_mode_numbers() -> None:
-    sim = rover()
-    sim.run(1.0)
-    hb = sim.of_type('HEARTBEAT')[-1]
-    assert hb.type == mavlink.MAV_TYPE_GROUND_ROVER and hb.custom_mode == RoverMode.MANUAL
-    assert mode_names(VehicleKind.GROUND) == {'MANUAL': 0, 'HOLD': 4, 'AUTO': 10, 'RTL': 11, 'GUIDED': 15}
-    assert mode_names(VehicleKind.DRONE) == {'STABILIZE': 0, 'AUTO': 3, 'GUIDED': 4, 'LOITER': 5, 'RTL': 6,
-                                             'LAND': 9, 'BRAKE': 17}
-
-
-def test_default_stream_rates_resemble_sitl() -> None:
-    sim = drone()
-    mark = len(sim.messages)
-    sim.run(10.0)
-    counts = {t: len(sim.of_type(t, mark)) for t in
-              ('HEARTBEAT', 'GLOBAL_POSITION_INT', 'ATTITUDE', 'SYS_STATUS', 'GPS_RAW_INT', 'BATTERY_STATUS',
-               'VFR_HUD', 'EXTENDED_SYS_STATE', 'MISSION_CURRENT')}
-    assert counts['HEARTBEAT'] == 10
-    assert counts['GLOBAL_POSITION_INT'] == 40 and counts['ATTITUDE'] == 40 and counts['VFR_HUD'] == 40
-    assert counts['SYS_STATUS'] == 20 and counts['GPS_RAW_INT'] == 20
-    assert counts['BATTERY_STATUS'] == 10 and counts['EXTENDED_SYS_STATE'] == 10
-
-
-def test_position_telemetry_matches_the_physics() -> None:
-    sim = drone(gps_noise_m=0.0)
-    sim.fly_to_altitude(10.0)
-    sim.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, 100_000)
-    sim.physics.position = Vector3(100.0, -50.0, 10.0)
-    sim.physics.velocity = Vector3(2.0, 1.0, 0.5)
-    sim.physics.yaw = 0.0  # east
-    mark = len(sim.messages)
-    sim.step()  # the report reflects the state handed to this step
-    pos = sim.of_type('GLOBAL_POSITION_INT', mark)[0]
-    lat, lon = sim.geodetic(100.0, -50.0)
-    assert abs(pos.lat - lat) <= 2 and abs(pos.lon - lon) <= 2   # within ~2 cm
-    assert pos.relative_alt == 10000
-    assert abs(pos.alt - (H.ORIGIN[2] + 10.0) * 1000) <= 2           # mm; the ENU plane curves away
-    assert (pos.vx, pos.vy, pos.vz) == (100, 200, -50)            # NED, cm/s
-    assert pos.hdg == 9000                                        # east is 90 deg on the compass
-
-
-def test_gps_noise_is_seeded_and_deterministic() -> None:
-    def fixes(seed: int) -> list[tuple[int, int]]:
-        sim = drone(gps_noise_m=1.0, seed=seed)
-        sim.run(5.0)
-        return [(m.lat, m.lon) for m in sim.of_type('GPS_RAW_INT')]
-
-    assert fixes(7) == fixes(7)
-    assert fixes(7) != fixes(8)
-    sim = drone(gps_noise_m=1.0, seed=7)
-    sim.run(5.0)
-    raw = sim.of_type('GPS_RAW_INT')[-1]
-    assert raw.fix_type == mavlink.GPS_FIX_TYPE_3D_FIX and raw.satellites_visible == 14
-    assert raw.lat != sim.geodetic(0.0, 0.0)[0]  # noisy, unlike the fused position
-
-
-def test_set_message_interval_changes_disables_and_restores_a_stream() -> None:
-    sim = drone()
-    ack = sim.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_ATTITUDE, 500_000)
-    assert ack.result == ACCEPTED
-    mark = len(sim.messages)
-    sim.run(10.0)
-    assert len(sim.of_type('ATTITUDE', mark)) == 20
-    assert sim.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_ATTITUDE, -1).result == ACCEPTED
-    mark = len(sim.messages)
-    sim.run(3.0)
-    assert sim.of_type('ATTITUDE', mark) == []
-    assert sim.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_ATTITUDE, 0).result == ACCEPTED
-    mark = len(sim.messages)
-    sim.run(5.0)
-    assert len(sim.of_type('ATTITUDE', mark)) == 20
-    # HOME_POSITION is event-only by default but can be streamed
-    assert sim.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_HOME_POSITION,
-                       1_000_000).result == ACCEPTED
-    mark = len(sim.messages)
-    sim.run(3.0)
-    assert len(sim.of_type('HOME_POSITION', mark)) == 3
-
-
-def test_message_interval_bad_requests_are_refused() -> None:
-    sim = drone()
-    unknown = sim.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_SCALED_IMU, 100_000)
-    assert unknown.result == UNSUPPORTED
-    assert sim.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, math.nan, 100).result == DENIED
-    assert sim.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_ATTITUDE, -5).result == DENIED
-    mark = len(sim.messages)
-    ack = sim.command(mavlink.MAV_CMD_GET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT)
-    assert ack.result == ACCEPTED
-    reply = sim.of_type('MESSAGE_INTERVAL', mark)[-1]
-    assert (reply.message_id, reply.interval_us) == (mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, 250_000)
-
-
-def test_request_data_stream_sets_group_rates() -> None:
-    sim = drone()
-    sim.send(sim.gcs.request_data_stream_encode(1, 1, mavlink.MAV_DATA_STREAM_POSITION, 10, 1))
-    mark = len(sim.messages)
-    sim.run(2.0)
-    assert len(sim.of_type('GLOBAL_POSITION_INT', mark)) == 20
-    sim.send(sim.gcs.request_data_stream_encode(1, 1, mavlink.MAV_DATA_STREAM_ALL, 0, 0))
-    mark = len(sim.messages)
-    sim.run(2.0)
-    assert sim.of_type('GLOBAL_POSITION_INT', mark) == [] and sim.of_type('ATTITUDE', mark) == []
-    assert len(sim.of_type('HEARTBEAT', mark)) == 2  # heartbeats are not part of any data stream
-
-
-def test_request_message_home_and_autopilot_version() -> None:
-    sim = drone(allow_flight_termination=True)
-    mark = len(sim.messages)
-    assert sim.command(mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION).result == ACCEPTED
-    home = sim.of_type('HOME_POSITION', mark)[-1]
-    assert (home.latitude, home.longitude) == sim.geodetic(0.0, 0.0)
-    ack = sim.command(mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
-    assert ack.result == ACCEPTED
-    version = sim.of_type('AUTOPILOT_VERSION', mark)[-1]
-    assert version.capabilities & mavlink.MAV_PROTOCOL_CAPABILITY_MAVLINK2
-    assert version.capabilities & mavlink.MAV_PROTOCOL_CAPABILITY_MISSION_FENCE
-    assert version.capabilities & mavlink.MAV_PROTOCOL_CAPABILITY_FLIGHT_TERMINATION
-    assert version.flight_sw_version >> 24 == 4
-    assert sim.command(mavlink.MAV_CMD_REQUEST_MESSAGE, 99_999).result == UNSUPPORTED
-    assert sim.command(mavlink.MAV_CMD_REQUEST_MESSAGE, math.inf).result == DENIED
-    assert sim.command(mavlink.MAV_CMD_GET_HOME_POSITION).result == ACCEPTED
-    assert sim.command(mavlink.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES, 1).result == ACCEPTED
-
-
-def test_home_is_not_available_before_a_fix() -> None:
-    from sentinel_sim.autopilot import Autopilot
-    ap = Autopilot(H.make_config())
-    ap.inject_gps_loss(True)
-    ap.step(0.0, H.FakePhysics(VehicleKind.DRONE).state())
-    assert ap.home is None
-    gcs = mavlink.MAVLink(None, H.GCS_SYSID, H.GCS_COMPID)
-    request = gcs.command_long_encode(1, 1, mavlink.MAV_CMD_REQUEST_MESSAGE, 0,
-                                      mavlink.MAVLINK_MSG_ID_HOME_POSITION, 0, 0, 0, 0, 0, 0)
-    ap.receive(H.wire(request, H.GCS_SYSID, H.GCS_COMPID), 0.0)
-    acks = [m for m in ap.flush(0.0) if m.get_type() == 'COMMAND_ACK']
-    assert [a.result for a in acks] == [FAILED]
-    ap.inject_gps_loss(False)
-    ap.step(0.1, H.FakePhysics(VehicleKind.DRONE).state())
-    assert ap.home == Vector3()
 
 
 # ------------------------------------------------------------------ arming
@@ -398,71 +235,6 @@ def test_reposition_absolute_altitude_frame() -> None:
     sim.run_until(lambda: abs(sim.physics.position.z - 30.0) < 0.3, 20)
 
 
-def test_set_position_target_global_int_position_and_velocity() -> None:
-    sim = drone()
-    sim.fly_to_altitude(10.0)
-    lat, lon = sim.geodetic(-20.0, 15.0)
-    pos_mask = (mavlink.POSITION_TARGET_TYPEMASK_VX_IGNORE | mavlink.POSITION_TARGET_TYPEMASK_VY_IGNORE
-                | mavlink.POSITION_TARGET_TYPEMASK_VZ_IGNORE | mavlink.POSITION_TARGET_TYPEMASK_AX_IGNORE
-                | mavlink.POSITION_TARGET_TYPEMASK_AY_IGNORE | mavlink.POSITION_TARGET_TYPEMASK_AZ_IGNORE
-                | mavlink.POSITION_TARGET_TYPEMASK_YAW_IGNORE | mavlink.POSITION_TARGET_TYPEMASK_YAW_RATE_IGNORE)
-    sim.send(sim.gcs.set_position_target_global_int_encode(0, 1, 1, REL_ALT_INT, pos_mask, lat, lon, 12.0,
-                                                           0, 0, 0, 0, 0, 0, 0, 0))
-    sim.run_until(lambda: H.dist(sim.physics.position, Vector3(-20, 15, 12)) < 0.5, 20, 'position target')
-    vel_mask = (mavlink.POSITION_TARGET_TYPEMASK_X_IGNORE | mavlink.POSITION_TARGET_TYPEMASK_Y_IGNORE
-                | mavlink.POSITION_TARGET_TYPEMASK_Z_IGNORE | mavlink.POSITION_TARGET_TYPEMASK_AX_IGNORE
-                | mavlink.POSITION_TARGET_TYPEMASK_AY_IGNORE | mavlink.POSITION_TARGET_TYPEMASK_AZ_IGNORE
-                | mavlink.POSITION_TARGET_TYPEMASK_YAW_IGNORE | mavlink.POSITION_TARGET_TYPEMASK_YAW_RATE_IGNORE)
-    sim.send(sim.gcs.set_position_target_global_int_encode(0, 1, 1, REL_ALT_INT, vel_mask, 0, 0, 0,
-                                                           2.0, 0.0, 0.0, 0, 0, 0, 0, 0))  # 2 m/s north
-    sim.step()
-    sp = sim.setpoints[-1]
-    assert sp.mode is SetpointMode.VELOCITY and sp.velocity == Vector3(0.0, 2.0, 0.0)
-    y0 = sim.physics.position.y
-    sim.run(2.0)
-    assert sim.physics.position.y == pytest.approx(y0 + 4.0, abs=0.3)
-    sim.run(2.0)  # the velocity target times out after 3 s: the vehicle stops
-    assert sim.setpoints[-1].mode is SetpointMode.POSITION
-    y_stop = sim.physics.position.y
-    sim.run(2.0)
-    assert sim.physics.position.y == pytest.approx(y_stop, abs=0.01)
-
-
-def test_position_targets_are_ignored_outside_guided_and_bad_ones_rejected() -> None:
-    sim = drone()
-    sim.fly_to_altitude(10.0)
-    sim.set_mode('LOITER')
-    lat, lon = sim.geodetic(-20.0, 15.0)
-    mark = len(sim.messages)
-    sim.send(sim.gcs.set_position_target_global_int_encode(0, 1, 1, REL_ALT_INT, 0b110111111000, lat, lon, 12.0,
-                                                           0, 0, 0, 0, 0, 0, 0, 0))
-    assert any('not armed in GUIDED' in t for t in sim.texts(mark))
-    sim.set_mode('GUIDED')
-    here = sim.physics.position
-    for lat_i, alt, vx in ((91 * 10**7, 12.0, 0.0), (lat, math.nan, 0.0)):
-        sim.send(sim.gcs.set_position_target_global_int_encode(0, 1, 1, REL_ALT_INT, 0b110111111000, lat_i, lon,
-                                                               alt, vx, 0, 0, 0, 0, 0, 0, 0))
-    sim.send(sim.gcs.set_position_target_global_int_encode(0, 1, 1, REL_ALT_INT, 0b110111000111, 0, 0, 0,
-                                                           math.nan, 0, 0, 0, 0, 0, 0, 0))
-    sim.send(sim.gcs.set_position_target_global_int_encode(0, 1, 1, REL_ALT_INT, 0b110111000111, 0, 0, 0,
-                                                           500.0, 0, 0, 0, 0, 0, 0, 0))
-    assert sum('Target rejected' in t for t in sim.texts(mark)) >= 3
-    sim.run(2.0)
-    assert H.dist(sim.physics.position, here) < 0.1
-
-
-def test_set_position_target_local_ned_offsets() -> None:
-    sim = drone()
-    sim.fly_to_altitude(10.0)
-    mask = 0b110111111000  # position only
-    sim.send(sim.gcs.set_position_target_local_ned_encode(0, 1, 1, mavlink.MAV_FRAME_LOCAL_OFFSET_NED, mask,
-                                                          10.0, 5.0, -2.0, 0, 0, 0, 0, 0, 0, 0, 0))
-    sim.run_until(lambda: H.dist(sim.physics.position, Vector3(5, 10, 12)) < 0.5, 20, 'offset target')
-    sim.send(sim.gcs.set_position_target_local_ned_encode(0, 1, 1, mavlink.MAV_FRAME_LOCAL_NED, mask,
-                                                          0.0, 0.0, -8.0, 0, 0, 0, 0, 0, 0, 0, 0))
-    sim.run_until(lambda: H.dist(sim.physics.position, Vector3(0, 0, 8)) < 0.5, 20, 'local target')
-
-
 def test_loiter_and_brake_hold_position() -> None:
     sim = drone()
     sim.fly_to_altitude(10.0)
@@ -592,48 +364,3 @@ def test_rover_hold_and_manual_keep_still() -> None:
     assert sim.set_mode('MANUAL').result == ACCEPTED
     sim.run(1.0)
     assert sim.physics.position == Vector3()
-
-
-# ------------------------------------------------------------------ parameters and config
-
-def test_parameters_are_listed_and_read_only() -> None:
-    sim = drone(gcs_timeout_s=7.0)
-    replies = sim.send(sim.gcs.param_request_list_encode(1, 1))
-    values = {m.param_id: m.param_value for m in replies if m.get_type() == 'PARAM_VALUE'}
-    assert values['FS_GCS_TIMEOUT'] == 7.0 and values['SYSID_THISMAV'] == 1.0
-    assert all(m.param_count == len(values) for m in replies if m.get_type() == 'PARAM_VALUE')
-    replies = sim.send(sim.gcs.param_set_encode(1, 1, b'FS_GCS_TIMEOUT', 1.0, mavlink.MAV_PARAM_TYPE_REAL32))
-    echoed = [m for m in replies if m.get_type() == 'PARAM_VALUE']
-    assert echoed[0].param_value == 7.0
-    assert any('read-only' in m.text for m in replies if m.get_type() == 'STATUSTEXT')
-    replies = sim.send(sim.gcs.param_request_read_encode(1, 1, b'RTL_ALT', -1))
-    assert [m.param_value for m in replies if m.get_type() == 'PARAM_VALUE'] == [1500.0]
-
-
-def test_config_from_mapping_names_the_bad_key() -> None:
-    base = dict(system_id=3, kind='drone', origin_lat_deg=47.0, origin_lon_deg=8.0, origin_alt_m=400.0)
-    config = AutopilotConfig.from_mapping({**base, 'gcs_failsafe_action': 'LAND'}, 'site.yaml')
-    assert config.kind is VehicleKind.DRONE and config.gcs_failsafe_action.value == 'land'
-    bad_cases = {
-        'battery_critical_pct': {'battery_low_pct': 20.0, 'battery_critical_pct': 25.0},
-        'origin_lat_deg': {'origin_lat_deg': 100.0},
-        'kind': {'kind': 'boat'},
-        'bogus': {'bogus': 1},
-        'gcs_timeout_s': {'gcs_timeout_s': -1.0},
-        'stream_rates_hz.NOPE': {'stream_rates_hz': {'NOPE': 3.0}},
-    }
-    for key, change in bad_cases.items():
-        with pytest.raises(ConfigError) as info:
-            AutopilotConfig.from_mapping({**base, **change}, 'site.yaml')
-        assert info.value.key == key and 'site.yaml' in str(info.value)
-    missing = dict(base)
-    del missing['origin_alt_m']
-    with pytest.raises(ConfigError, match='origin_alt_m'):
-        AutopilotConfig.from_mapping(missing, 'site.yaml')
-
-
-def test_configured_stream_rate_is_used() -> None:
-    sim = drone(stream_rates_hz={'ATTITUDE': 10.0})
-    mark = len(sim.messages)
-    sim.run(2.0)
-    assert len(sim.of_type('ATTITUDE', mark)) == 20

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from sentinel_sim.autopilot import Fence, mode_names
+from sentinel_sim.autopilot import mode_names
 from sentinel_sim.vehicle_types import SetpointMode, VehicleKind
 
 
@@ -197,13 +197,3 @@ def test_a_mission_upload_is_all_or_nothing(items: list[tuple[int, float, int, i
     else:
         assert sim.ap.mission == before
     sim.run(1.0)
-
-
-@given(x=st.floats(-200, 200), y=st.floats(-200, 200), half=st.floats(1, 150))
-def test_fence_square_agrees_with_plain_bounds(x: float, y: float, half: float) -> None:
-    square = ((-half, -half), (half, -half), (half, half), (-half, half))
-    fence = Fence(inclusion_polygons=(square,))
-    inside = abs(x) < half and abs(y) < half
-    on_edge = math.isclose(abs(x), half) or math.isclose(abs(y), half)
-    if not on_edge:
-        assert (fence.breach(x, y) is None) == inside

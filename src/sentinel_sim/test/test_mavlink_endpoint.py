@@ -1,4 +1,4 @@
-"""MAVLink UDP endpoint: real sockets on loopback, a pymavlink client, one hub for many vehicles."""
+"""MAVLink UDP endpoint: real sockets on loopback, pymavlink clients, one hub for many vehicles and GCSes."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from sentinel_sim import geo
 from sentinel_sim.autopilot import Autopilot, CopterMode
-from sentinel_sim.mavlink_endpoint import LinkConfig, LinkConfigError, MavlinkHub
+from sentinel_sim.mavlink_endpoint import MAX_PEERS, PEER_TIMEOUT_S, LinkConfig, LinkConfigError, MavlinkHub
 from sentinel_sim.vehicle_types import Vector3, VehicleKind
 
 
@@ -47,18 +47,29 @@ def fast_drone(sysid: int) -> Any:
 
 
 class Client:
-    """A GCS built on pymavlink's mavutil, the way scripts and MAVProxy talk to SITL."""
+    """A GCS built on pymavlink's mavutil, the way scripts and MAVProxy talk to SITL.
 
-    def __init__(self, port: int, **kwargs: Any) -> None:
-        self.conn = mavutil.mavlink_connection(f'udpout:127.0.0.1:{port}', source_system=255, **kwargs)
+    While it waits it sends a GCS heartbeat every ``beat_s`` seconds, and it keeps
+    every message it receives in ``received``.
+    """
+
+    def __init__(self, port: int, source_system: int = 255, beat_s: float = 0.5, **kwargs: Any) -> None:
+        self.conn = mavutil.mavlink_connection(f'udpout:127.0.0.1:{port}', source_system=source_system, **kwargs)
+        self.beat_s = beat_s
         self.last_beat = 0.0
+        self.received: list[Any] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address the vehicle sees this GCS at (its socket is unbound: any interface, loopback here)."""
+        return '127.0.0.1', self.conn.port.getsockname()[1]
 
     def close(self) -> None:
         self.conn.close()
 
     def beat(self) -> None:
         now = time.monotonic()
-        if now - self.last_beat > 0.5:
+        if now - self.last_beat > self.beat_s:
             self.last_beat = now
             self.conn.mav.heartbeat_send(mavlink.MAV_TYPE_GCS, mavlink.MAV_AUTOPILOT_INVALID, 0, 0, 0)
 
@@ -66,10 +77,26 @@ class Client:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             self.beat()
-            msg = self.conn.recv_match(type=msg_type, blocking=True, timeout=0.1)
-            if msg is not None and (predicate is None or predicate(msg)):
+            msg = self.conn.recv_match(blocking=True, timeout=0.05)
+            if msg is None:
+                continue
+            self.received.append(msg)
+            if msg.get_type() == msg_type and (predicate is None or predicate(msg)):
                 return msg
         raise AssertionError(f'no {msg_type} within {timeout} s')
+
+    def listen(self, seconds: float) -> None:
+        """Keep beating and receiving for a while."""
+        with pytest.raises(AssertionError):
+            self.wait('NEVER', timeout=seconds)
+
+    def drain(self) -> list[Any]:
+        """What has arrived, without waiting and without sending anything."""
+        got = []
+        while (msg := self.conn.recv_match(blocking=False)) is not None:
+            got.append(msg)
+        self.received.extend(got)
+        return got
 
     def command(self, sysid: int, command: int, *params: float) -> int:
         values = (list(params) + [0.0] * 7)[:7]
@@ -123,6 +150,53 @@ def test_two_vehicles_fly_over_udp_with_mavutil() -> None:
         assert loop.physics[2].position == Vector3()   # the other vehicle did not move
         fly_with_mavutil(loop, 2)
         assert loop.autopilots[1].snapshot()['armed'] is False
+
+
+def test_two_ground_stations_share_one_vehicle_over_udp() -> None:
+    """Sentinel's vehicle interface and safety watchdog on one autopilot port, as in the running system."""
+    config = H.make_config(gcs_timeout_s=2.0)
+    accepted = mavlink.MAV_RESULT_ACCEPTED
+    with H.HubLoop([config], links={1: {'peer_timeout_s': 1.0}}, scale=1.0) as loop:
+        link, autopilot = loop.hub.links[1], loop.autopilots[1]
+        control = Client(loop.ports[1], source_system=255, source_component=190, beat_s=0.25)
+        watchdog = Client(loop.ports[1], source_system=250, source_component=191, beat_s=0.25)
+        try:
+            for station in (control, watchdog):   # both see the vehicle and its telemetry
+                station.wait('HEARTBEAT', lambda m: m.get_srcSystem() == 1)
+                station.wait('GLOBAL_POSITION_INT')
+            control.conn.mav.command_long_send(1, 1, mavlink.MAV_CMD_DO_SET_MODE, 0,
+                                               mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, CopterMode.GUIDED,
+                                               0, 0, 0, 0, 0)
+            watchdog.conn.mav.command_long_send(1, 1, mavlink.MAV_CMD_REQUEST_MESSAGE, 0,
+                                                mavlink.MAVLINK_MSG_ID_HOME_POSITION, 0, 0, 0, 0, 0, 0)
+            assert control.wait('COMMAND_ACK').command == mavlink.MAV_CMD_DO_SET_MODE
+            assert watchdog.wait('COMMAND_ACK').command == mavlink.MAV_CMD_REQUEST_MESSAGE
+            control.listen(0.3)
+            watchdog.listen(0.3)
+            for station, command in ((control, mavlink.MAV_CMD_DO_SET_MODE),
+                                     (watchdog, mavlink.MAV_CMD_REQUEST_MESSAGE)):
+                assert [(a.command, a.result) for a in acks(station.received)] == [(command, accepted)]
+            assert set(link.gcs_peers) == {control.address, watchdog.address}
+
+            # the watchdog goes quiet: dropped after peer_timeout_s; no failsafe, the other still beats
+            control.listen(2.5)
+            assert set(link.gcs_peers) == {control.address}
+            assert not autopilot.gcs_failsafe
+            watchdog.drain()                               # what reached it before it was dropped
+            mark = len(control.received)
+            control.listen(1.2)
+            assert watchdog.drain() == []                  # nothing since, while control is still served:
+            assert {'HEARTBEAT', 'GLOBAL_POSITION_INT'} <= {m.get_type() for m in control.received[mark:]}
+            assert not autopilot.gcs_failsafe
+
+            # now neither station beats: the failsafe fires
+            end = time.monotonic() + WAIT_S
+            while not autopilot.gcs_failsafe and time.monotonic() < end:
+                time.sleep(0.05)
+            assert autopilot.gcs_failsafe
+        finally:
+            control.close()
+            watchdog.close()
 
 
 def raw_client() -> socket.socket:
@@ -188,25 +262,105 @@ def test_garbage_and_truncated_packets_are_counted_and_the_vehicle_keeps_answeri
         assert len([r for r in caplog.records if 'bad packets' in r.getMessage()]) == 1  # throttled
 
 
-def test_replies_go_to_the_last_sender() -> None:
+class RawGcs:
+    """A bare UDP socket speaking as one MAVLink system, for deterministic routing checks."""
+
+    def __init__(self, sysid: int, compid: int) -> None:
+        self.sock = raw_client()
+        self.ids = (sysid, compid)
+        self.parser = mavlink.MAVLink(None)
+        self.got: list[Any] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.sock.getsockname()
+
+    def send(self, msg: Any, to: tuple[str, int]) -> None:
+        mav = mavlink.MAVLink(None, *self.ids)
+        self.sock.sendto(msg.pack(mav), to)
+
+    def drain(self) -> list[Any]:
+        got = []
+        while True:
+            try:
+                data = self.sock.recv(65535)
+            except (TimeoutError, BlockingIOError):
+                break
+            got.extend(self.parser.parse_buffer(data) or [])
+        self.got.extend(got)
+        return got
+
+    def types(self) -> list[str]:
+        return [m.get_type() for m in self.got]
+
+
+def serve(hub: MavlinkHub, stations: list[RawGcs], polls: int = 30) -> None:
+    """Let the hub answer, then collect what each station received."""
+    for _ in range(polls):
+        hub.poll(0.0, timeout=0.005)
+    for station in stations:
+        station.drain()
+
+
+def test_telemetry_reaches_every_recent_gcs_and_each_ack_only_its_sender() -> None:
+    clock = [100.0]
+    tap = RawGcs(1, 1)  # the fixed udpout address: sees everything
+    with MavlinkHub(clock=lambda: clock[0]) as hub:
+        link = hub.add(LinkConfig(1, 0, gcs_address=tap.address, peer_timeout_s=10.0),
+                       Autopilot(H.make_config()))
+        control, watchdog = RawGcs(255, 190), RawGcs(250, 191)
+        control.send(request_version(), link.address)
+        serve(hub, [control, watchdog, tap])
+        watchdog.send(request_version(), link.address)
+        serve(hub, [control, watchdog, tap])
+        assert set(link.gcs_peers) == {control.address, watchdog.address}
+        for station in (control, watchdog):
+            assert [(a.target_system, a.target_component) for a in acks(station.got)] == [station.ids]
+        # untargeted replies reach every peer: control was one when the watchdog asked, not the reverse
+        assert control.types().count('AUTOPILOT_VERSION') == 2 and watchdog.types().count('AUTOPILOT_VERSION') == 1
+        assert len(acks(tap.got)) == 2 and tap.types().count('AUTOPILOT_VERSION') == 2
+
+        hub.send(1, [mavlink.MAVLink_statustext_message(6, b'to all')])
+        serve(hub, [control, watchdog, tap], polls=1)
+        assert all('STATUSTEXT' in s.types() for s in (control, watchdog, tap))
+
+        # an ACK for a system no current peer speaks for still reaches every peer rather than nobody
+        hub.send(1, [mavlink.MAVLink_command_ack_message(400, 0, 0, 0, 77, 1)])
+        serve(hub, [control, watchdog, tap], polls=1)
+        assert all(any(a.target_system == 77 for a in acks(s.got)) for s in (control, watchdog, tap))
+
+        clock[0] += 8.0
+        watchdog.send(request_version(), link.address)   # the watchdog is still there, control went quiet
+        serve(hub, [control, watchdog, tap])
+        clock[0] += 2.5                                  # control: 10.5 s silent; watchdog: 2.5 s
+        assert set(link.gcs_peers) == {watchdog.address} and link.stats.peers_expired == 1
+        before = len(control.got)
+        hub.send(1, [mavlink.MAVLink_statustext_message(6, b'later')])
+        serve(hub, [control, watchdog, tap], polls=1)
+        assert len(control.got) == before
+        assert [m.text for m in watchdog.got if m.get_type() == 'STATUSTEXT'][-1] == 'later'
+        assert [m.text for m in tap.got if m.get_type() == 'STATUSTEXT'][-1] == 'later'
+
+        control.send(request_version(), link.address)    # speaking again makes it a peer again
+        serve(hub, [control])
+        assert control.address in link.gcs_peers and acks(control.got[before:])
+
+
+def test_a_flood_of_addresses_is_capped_and_bad_packets_make_no_peer() -> None:
     with MavlinkHub() as hub:
-        link = hub.add(LinkConfig(1, 0), Autopilot(H.make_config()))
-        first, second = raw_client(), raw_client()
-
-        def answered(m: list[Any]) -> bool:
-            return any(x.get_type() == 'AUTOPILOT_VERSION' for x in m)
-
-        first.sendto(encode(request_version()), link.address)
-        pump(hub, first, answered)
-        second.sendto(encode(request_version()), link.address)
-        pump(hub, second, answered)
-        assert link.remote == second.getsockname()
-        hub.send(1, [mavlink.MAVLink_statustext_message(6, b'hello')])
-        got = pump(hub, second, lambda m: any(x.get_type() == 'STATUSTEXT' for x in m))
-        assert [x.text for x in got if x.get_type() == 'STATUSTEXT'] == ['hello']
-        first.settimeout(0.2)
-        with pytest.raises(TimeoutError):
-            first.recv(65535)
+        link = hub.add(LinkConfig(1, 0, signing_key=KEY), Autopilot(H.make_config()))
+        stranger = raw_client()
+        stranger.sendto(encode(request_version()), link.address)            # unsigned on a signed link
+        stranger.sendto(b'\xfd garbage', link.address)
+        for _ in range(10):
+            hub.poll(0.0, timeout=0.005)
+        assert link.gcs_peers == {} and link.remote is None
+        senders = [raw_client() for _ in range(MAX_PEERS + 4)]
+        for sock in senders:
+            sock.sendto(encode(request_version(), signed_with=KEY), link.address)
+            hub.poll(0.0, timeout=0.05)
+        assert len(link.gcs_peers) == MAX_PEERS and link.stats.peers_evicted == 4
+        assert senders[-1].getsockname() in link.gcs_peers and senders[0].getsockname() not in link.gcs_peers
 
 
 def test_udpout_address_gets_telemetry_without_asking() -> None:
@@ -281,14 +435,18 @@ def test_one_hub_serves_a_hundred_vehicles_from_one_thread() -> None:
 
 def test_link_config_validation_and_mapping() -> None:
     config = LinkConfig.from_mapping({'system_id': 2, 'port': 5762, 'gcs_address': '127.0.0.1:14550',
-                                      'signing_key_hex': KEY.hex()})
+                                      'signing_key_hex': KEY.hex(), 'peer_timeout_s': 3})
     assert config.gcs_address == ('127.0.0.1', 14550) and config.signing_key == KEY
+    assert config.peer_timeout_s == 3 and LinkConfig(1, 0).peer_timeout_s == PEER_TIMEOUT_S
     assert KEY.hex() not in repr(config)
     for bad in ({'system_id': 0, 'port': 1}, {'system_id': 1, 'port': 70000},
                 {'system_id': 1, 'port': 1, 'signing_key_hex': 'zz'},
                 {'system_id': 1, 'port': 1, 'signing_key_hex': 'ab'},
                 {'system_id': 1, 'port': 1, 'gcs_address': 'nowhere'},
-                {'system_id': 1, 'port': 1, 'colour': 'red'}):
+                {'system_id': 1, 'port': 1, 'colour': 'red'},
+                {'system_id': 1, 'port': 1, 'peer_timeout_s': 0.0},
+                {'system_id': 1, 'port': 1, 'peer_timeout_s': math.inf},
+                {'system_id': 1, 'port': 1, 'peer_timeout_s': '10'}):
         with pytest.raises(LinkConfigError):
             LinkConfig.from_mapping(bad, 'site.yaml')
 
