@@ -10,9 +10,10 @@ one slow core, and its cameras cost most of the rest. This script prints:
    second, and the ratio against a bare ``mj_step`` loop of the same model
    measured in the same run (the cost of the controllers, setpoints and
    state output on top of MuJoCo);
-2. the substation world as shipped, every camera rendering at its configured
-   rate with ground truth (rendering included), and the cost of one
-   640x480 frame plain, with fog and at night.
+2. the substation and the large solar-farm site as shipped, every camera
+   rendering at its configured rate with ground truth (rendering included),
+   against the same flight without cameras;
+3. the cost of one 640x480 frame plain, with fog and at night.
 
 Run: ``.venv/bin/python bench/sim_physics.py`` (about 20 s on an idle
 2-core machine; it prints the load average, since other processes sharing
@@ -41,6 +42,7 @@ from sentinel_sim.world import Pose, Vehicle, World, load_world  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = REPO / 'worlds' / 'substation.sdf'
+LARGE_WORLD = REPO / 'worlds' / 'solar_farm.sdf'
 FLEET_SIZES = (20, 50, 100)   # vehicles per physics run
 PHYSICS_SECONDS = 10.0        # simulated seconds per physics run
 RENDER_SECONDS = 3.0          # simulated seconds of the camera run
@@ -174,7 +176,8 @@ def camera_run(base: World, render: bool) -> tuple[float, float, int]:
 def render_section(base: World) -> None:
     cameras = base.cameras
     rate = sum(c.update_rate for c in cameras)
-    print(f'\nSubstation as shipped, {RENDER_SECONDS:g} s simulated, all {len(cameras)} cameras at '
+    print(f'\n{base.name} as shipped ({len(base.vehicles)} vehicles), {RENDER_SECONDS:g} s '
+          f'simulated, all {len(cameras)} cameras at '
           f'their rates ({rate:g} frames per simulated s, {cameras[0].width}x'
           f'{cameras[0].height}) with ground truth, against the same run without cameras:')
     base_wall, base_cpu, _ = camera_run(base, render=False)
@@ -185,6 +188,10 @@ def render_section(base: World) -> None:
           f'{RENDER_SECONDS / cpu:.2f} ({cpu / base_cpu:.1f}x the CPU time), {frames} frames, '
           f'{1000.0 * (cpu - base_cpu) / frames:.1f} CPU ms per frame')
     print('  (CPU time counts every thread: Mesa llvmpipe renders on all cores)')
+
+
+def frame_section(base: World) -> None:
+    print('\nOne frame of a fixed camera, against the plain frame:')
     physics = PhysicsWorld(base)
     renderer = CameraRenderer(physics)
     renderer.render('cam_sw')
@@ -215,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     physics_section(base)
     if not args.skip_render:
         render_section(base)
+        render_section(load_world(LARGE_WORLD))
+        frame_section(base)
     print(f'\nTotal {time.perf_counter() - started:.0f} s')
     return 0
 
