@@ -34,11 +34,13 @@ REQUIRED_PYTHON = (3, 11)
 PROGRESS_INTERVAL = 10.0
 
 # Debian packages the workspace needs: the C/C++ toolchain and CMake for
-# rosidl, libsdformat to validate worlds with the real SDF parser, and EGL/Mesa
-# for MuJoCo's headless rendering.
+# rosidl, libsdformat to validate worlds with the real SDF parser, PostgreSQL's
+# server binaries for the tests' throwaway database, and EGL/Mesa for MuJoCo's
+# headless rendering.
 APT_PACKAGES = (
     'cmake', 'g++', 'make', 'pkg-config',
     'libsdformat-dev',
+    'postgresql-15',
     'libegl1', 'libegl-mesa0', 'libgl1', 'libgl1-mesa-dri', 'libgles2',
 )
 

@@ -18,11 +18,13 @@ setup(
     maintainer_email='maintainers@sentinel-robotics.org',
     description='Sentinel operator bridge: Foxglove live view, FastAPI override and audit, persistence and recording.',
     license='Apache-2.0',
-    extras_require={'test': ['pytest', 'hypothesis']},
+    extras_require={'test': ['pytest', 'hypothesis', 'websockets', 'httpx', 'schemathesis']},
     entry_points={
         'console_scripts': [
             'foxglove_bridge = sentinel_bridge.foxglove_bridge_node:main',
             'operator_api = sentinel_bridge.operator_api_node:main',
+            'sentinel-users = sentinel_bridge.users_cli:main',
+            'recorder = sentinel_bridge.recorder_node:main',
         ],
     },
 )

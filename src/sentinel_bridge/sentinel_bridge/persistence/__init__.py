@@ -1,0 +1,1 @@
+"""The operations database: schema, migrations, storage and the retry queue."""
