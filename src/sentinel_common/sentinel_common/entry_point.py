@@ -1,8 +1,10 @@
 """The one way every Sentinel node process starts and stops.
 
 Ctrl-C (the launcher sends SIGINT) and an external rclpy shutdown are normal
-ends of a node's life, not errors; anything else propagates with a traceback
-and a non-zero exit so the launcher can respawn the node.
+ends of a node's life, not errors; a configuration problem is one fatal log
+line and exit status 2 (the launcher shows it; respawning will not fix it);
+anything else propagates with a traceback and a non-zero exit so the launcher
+can respawn the node.
 """
 
 from __future__ import annotations
@@ -10,26 +12,41 @@ from __future__ import annotations
 from typing import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
+from sentinel_common.parameters import StartupError
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
+# Exit status of a node that could not start because of its configuration.
+EXIT_CONFIGURATION_ERROR = 2
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
+             make_executor: Callable[[], Executor] = SingleThreadedExecutor,
+             name: str = 'sentinel') -> int:
     """Initialise rclpy, spin the node until shutdown, and clean up; returns an exit code.
 
-    A single-threaded executor keeps callbacks of one node sequential, which is
-    what the thin node wrappers assume. try/finally rather than rclpy's context
-    manager so that the code runs on Jazzy as well as Kilted.
+    A single-threaded executor by default keeps the callbacks of one node
+    sequential, which is what the thin node wrappers assume. try/finally
+    rather than rclpy's context manager so that the code runs on Jazzy as
+    well as Kilted. `name` labels the fatal log line of a startup error.
     """
     rclpy.init(args=args)
     node: Node | None = None
     try:
         node = make_node()
-        executor = SingleThreadedExecutor()
+        executor = make_executor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except StartupError as error:
+        rclpy.logging.get_logger(name).fatal(f'cannot start: {error}')
+        return EXIT_CONFIGURATION_ERROR
+    except rclpy_implementation.RCLError:
+        if rclpy.ok():
+            raise  # a real failure; otherwise callbacks raced the Ctrl-C shutdown: a normal end
     finally:
         if node is not None:
             node.destroy_node()

@@ -8,6 +8,7 @@ from rclpy.node import Node
 from sentinel_msgs.msg import NodeHeartbeat
 
 from sentinel_common.heartbeat import MAX_HEARTBEAT_PERIOD, HeartbeatState, validate_period
+from sentinel_common.parameters import unless_shutting_down
 from sentinel_common.qos import HEARTBEAT_QOS
 
 HEARTBEAT_TOPIC = '/heartbeats'
@@ -32,4 +33,5 @@ class HeartbeatPublisher:
         message.progress_counter = sample.progress_counter
         message.health = int(sample.health)
         message.status_msg = sample.status_msg
-        self._publisher.publish(message)
+        with unless_shutting_down(self._node):
+            self._publisher.publish(message)

@@ -28,8 +28,7 @@ from geometry_msgs.msg import Point as PointMsg
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.impl.implementation_singleton import rclpy_implementation
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
 from sentinel_msgs.action import InvestigatePoint
@@ -45,7 +44,8 @@ from sentinel_control.mission import (FAIL_NO_VEHICLE, FAIL_REFUSED, AlertData, 
                                       MissionSettings, TaskRequest)
 from sentinel_control.registry import Asset
 from sentinel_control.response_policy import PolicyError, load_response_policy
-from sentinel_control.ros_params import StartupError, declare, require_text, unless_shutting_down
+from sentinel_common.entry_point import run_node
+from sentinel_common.parameters import StartupError, declare, require_text, unless_shutting_down
 from sentinel_control.site import SiteError, load_site
 from sentinel_control.tasks import Task, TaskState, TaskType
 
@@ -394,27 +394,9 @@ class MissionControlNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Like sentinel_common's run_node, with a multi-threaded executor (see the module docstring)."""
-    rclpy.init(args=args)
-    node: MissionControlNode | None = None
-    try:
-        node = MissionControlNode()
-        executor = MultiThreadedExecutor(num_threads=GOAL_THREADS)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except rclpy_implementation.RCLError:
-        if rclpy.ok():
-            raise   # a real failure; otherwise the worker threads raced the Ctrl-C shutdown, a normal end
-    except StartupError as error:   # configuration: say what and where, no traceback; status 2
-        rclpy.logging.get_logger('mission_control').fatal(f'cannot start: {error}')
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Spun by a multi-threaded executor (see the module docstring)."""
+    return run_node(MissionControlNode, args, name='mission_control',
+                    make_executor=lambda: MultiThreadedExecutor(num_threads=GOAL_THREADS))
 
 
 if __name__ == '__main__':

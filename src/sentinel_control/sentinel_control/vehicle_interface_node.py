@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
-from rclpy import logging as rclpy_logging
 from rclpy.node import Node
 from rclpy.time import Time
 from sentinel_msgs.msg import FleetState, SafetyVerdict, VehicleCommand, VehicleState
@@ -37,7 +36,7 @@ from sentinel_control.fleet_link import FleetLinks, SessionSettings, VehicleSess
 from sentinel_control.link_health import LinkThresholds
 from sentinel_control.mavlink_link import (LinkSettings, MavlinkLink, SigningError, SigningSettings,
                                            load_signing_key)
-from sentinel_control.ros_params import StartupError, declare, require_text, unless_shutting_down
+from sentinel_common.parameters import StartupError, declare, require_text, unless_shutting_down
 from sentinel_control.site import SiteError, load_site, vehicle_type
 from sentinel_control.telemetry import LinkState
 from sentinel_control.transport import TransportError, open_transport, parse_url
@@ -266,11 +265,7 @@ def _kind_or_goto(value: int) -> CommandKind:
 
 
 def main(args: list[str] | None = None) -> int:
-    try:
-        return run_node(VehicleInterfaceNode, args)
-    except StartupError as error:   # configuration: say what and where, no traceback; status 2
-        rclpy_logging.get_logger('vehicle_interface').fatal(f'cannot start: {error}')
-        return 2
+    return run_node(VehicleInterfaceNode, args, name='vehicle_interface')
 
 
 if __name__ == '__main__':

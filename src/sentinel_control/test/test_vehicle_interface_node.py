@@ -31,7 +31,7 @@ from sentinel_msgs.msg import FleetState, NodeHeartbeat, SafetyVerdict, VehicleC
 from sentinel_common.heartbeat_publisher import HEARTBEAT_TOPIC
 from sentinel_common.qos import EVENT_QOS, HEARTBEAT_QOS, SENSOR_QOS
 from sentinel_control.conversions import result_from_status
-from sentinel_control.ros_params import StartupError
+from sentinel_common.parameters import StartupError
 from sentinel_control.vehicle_interface_node import VehicleInterfaceNode
 from sentinel_sim.vehicle_types import VehicleKind
 
