@@ -30,6 +30,8 @@ BUILD = ROOT / 'build'
 LOGS = BUILD / 'setup-logs'
 STAMPS = BUILD / 'setup-stamps'
 REQUIRED_PYTHON = (3, 11)
+# Fast DDS builtin transports of every workspace process (see write_ament_path_hook).
+FASTDDS_TRANSPORTS = 'LARGE_DATA'
 # Seconds between progress lines while a long step runs.
 PROGRESS_INTERVAL = 10.0
 
@@ -178,20 +180,24 @@ def pip_install() -> None:
                        '-r', str(ROOT / 'requirements' / 'dev.txt'),
                        '-c', str(ROOT / 'requirements' / 'constraints.txt')],
                env=ros_environment())
-    write_ament_path_hook()
 
 
 def write_ament_path_hook() -> None:
-    """Make every venv Python see the venv as its ROS prefix, as `source setup.bash` would.
+    """Give every venv Python the environment `source setup.bash` would, plus the transport.
 
     The wheels' own bootstrapper sets LD_LIBRARY_PATH; ament_index needs
-    AMENT_PREFIX_PATH too, to find packages (sentinel_msgs included) in the venv.
+    AMENT_PREFIX_PATH too, to find packages (sentinel_msgs included) in the
+    venv. Camera frames (about 1 MB) need Fast DDS's LARGE_DATA transports
+    (shared memory and TCP): over the default UDP most of them are lost, and
+    the two configurations do not exchange data, so every process of the
+    workspace -- nodes, tests, tools -- uses LARGE_DATA unless told otherwise.
     """
     hook = site_packages() / 'sentinel_ament_prefix.pth'
     hook.write_text(
         "import os, sys; os.environ['AMENT_PREFIX_PATH'] = os.pathsep.join("
         "dict.fromkeys([sys.prefix] + [p for p in os.environ.get('AMENT_PREFIX_PATH', '')"
-        ".split(os.pathsep) if p]))\n")
+        ".split(os.pathsep) if p])); "
+        f"os.environ.setdefault('FASTDDS_BUILTIN_TRANSPORTS', '{FASTDDS_TRANSPORTS}')\n")
 
 
 def patch_wheel_cmake_files() -> None:
@@ -251,6 +257,7 @@ def steps() -> list[Step]:
         Step('debian packages', lambda: digest(' '.join(APT_PACKAGES)), install_apt_packages),
         Step('virtual environment', lambda: digest(str(VENV)), create_venv),
         Step('python packages (pinned)', lambda: digest(requirements), pip_install),
+        Step('environment hook', lambda: digest(Path(__file__)), write_ament_path_hook),
         Step('patch ROS wheel CMake files', lambda: digest(ros_pins), patch_wheel_cmake_files),
         Step('build sentinel_msgs (rosidl)', lambda: digest(ros_pins, interfaces),
              build_interfaces),
