@@ -25,6 +25,11 @@ setup:
 	@$(PYTHON) tools/setup_workspace.py
 
 run: setup
+	@echo "Sentinel is starting. Where to look (default ports; ARGS may change them):"
+	@echo "  Foxglove:  open ws://127.0.0.1:8765 in Foxglove, import config/foxglove_layout.json"
+	@echo "  Operator API docs: http://127.0.0.1:8080/docs"
+	@echo "  First run: operator_api logs the 'operator' account's generated password once"
+	@echo "  Stop with Ctrl-C."
 	@$(VPY) -m sentinel_launch $(LAUNCH) $(ARGS)
 
 test: setup
