@@ -11,20 +11,23 @@ LAUNCH ?= launch/sentinel.launch.xml
 ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k launch -x"
 PYTEST_ARGS ?=
+# What `make setup` installs: runtime (no torch), train (plus training) or dev (plus tests)
+PROFILE ?= dev
 
 .PHONY: help setup run test clean distclean
 
 help:
 	@echo "make run     start Sentinel (launch file $(LAUNCH), ARGS='name:=value ...')"
 	@echo "make test    run the whole test suite (PYTEST_ARGS='...')"
-	@echo "make setup   create $(VENV): ROS 2 wheels, sentinel_msgs, packages (idempotent)"
+	@echo "make setup   create $(VENV): ROS 2 wheels, sentinel_msgs, packages (idempotent; PROFILE=runtime|train|dev)"
 	@echo "make clean   remove build outputs (keeps $(VENV))"
 	@echo "make distclean  remove build outputs and $(VENV)"
 
 setup:
-	@$(PYTHON) tools/setup_workspace.py
+	@$(PYTHON) tools/setup_workspace.py --profile $(PROFILE)
 
-run: setup
+run:
+	@$(PYTHON) tools/setup_workspace.py --profile runtime
 	@echo "Sentinel is starting. Where to look (default ports; ARGS may change them):"
 	@echo "  Foxglove:  open ws://127.0.0.1:8765 in Foxglove, import config/foxglove_layout.json"
 	@echo "  Operator API docs: http://127.0.0.1:8080/docs"
@@ -32,7 +35,8 @@ run: setup
 	@echo "  Stop with Ctrl-C."
 	@$(VPY) -m sentinel_launch $(LAUNCH) $(ARGS)
 
-test: setup
+test:
+	@$(PYTHON) tools/setup_workspace.py --profile dev
 	@$(VPY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -32,6 +32,8 @@ STAMPS = BUILD / 'setup-stamps'
 REQUIRED_PYTHON = (3, 11)
 # Fast DDS builtin transports of every workspace process (see write_ament_path_hook).
 FASTDDS_TRANSPORTS = 'LARGE_DATA'
+# Requirement sets under requirements/, each a superset of the one before.
+PROFILES = ('runtime', 'train', 'dev')
 # Seconds between progress lines while a long step runs.
 PROGRESS_INTERVAL = 10.0
 
@@ -175,9 +177,9 @@ def create_venv() -> None:
         run_logged('venv', [sys.executable, '-m', 'venv', str(VENV)])
 
 
-def pip_install() -> None:
+def pip_install(profile: str) -> None:
     run_logged('pip', [str(venv_python()), '-m', 'pip', 'install', '--progress-bar', 'off',
-                       '-r', str(ROOT / 'requirements' / 'dev.txt'),
+                       '-r', str(ROOT / 'requirements' / f'{profile}.txt'),
                        '-c', str(ROOT / 'requirements' / 'constraints.txt')],
                env=ros_environment())
 
@@ -246,7 +248,7 @@ def verify() -> None:
     run_logged('verify', [str(venv_python()), '-c', probe], env=os.environ.copy())
 
 
-def steps() -> list[Step]:
+def steps(profile: str) -> list[Step]:
     requirements = ROOT / 'requirements'
     ros_pins = requirements / 'ros.txt'
     interfaces = ROOT / 'src' / 'sentinel_msgs'
@@ -256,7 +258,8 @@ def steps() -> list[Step]:
     return [
         Step('debian packages', lambda: digest(' '.join(APT_PACKAGES)), install_apt_packages),
         Step('virtual environment', lambda: digest(str(VENV)), create_venv),
-        Step('python packages (pinned)', lambda: digest(requirements), pip_install),
+        Step(f'python packages (pinned, {profile})', lambda: digest(requirements, profile),
+             lambda: pip_install(profile)),
         Step('environment hook', lambda: digest(Path(__file__)), write_ament_path_hook),
         Step('patch ROS wheel CMake files', lambda: digest(ros_pins), patch_wheel_cmake_files),
         Step('build sentinel_msgs (rosidl)', lambda: digest(ros_pins, interfaces),
@@ -270,6 +273,9 @@ def steps() -> list[Step]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--force', action='store_true', help='rerun every step')
+    parser.add_argument('--profile', choices=PROFILES, default='runtime',
+                        help='what to install: runtime (to run Sentinel, no torch), train (plus '
+                             'the training extra) or dev (plus everything the tests need)')
     options = parser.parse_args(argv)
     try:
         check_python()
@@ -277,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'setup: {error}', file=sys.stderr)
         return 1
     STAMPS.mkdir(parents=True, exist_ok=True)
-    all_steps = steps()
+    all_steps = steps(options.profile)
     started = time.monotonic()
     for index, step in enumerate(all_steps, start=1):
         stamp = STAMPS / (step.name.split(' (')[0].replace(' ', '_') + '.sha256')

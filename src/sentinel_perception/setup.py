@@ -18,11 +18,17 @@ setup(
     maintainer_email='maintainers@sentinel-robotics.org',
     description='Sentinel perception: YOLO detection, tracking, multi-sensor fusion, threat rules, drift monitoring.',
     license='Apache-2.0',
-    extras_require={'test': ['pytest', 'hypothesis']},
+    extras_require={
+        'test': ['pytest', 'hypothesis', 'onnx'],
+        # Comparison backend of the detector (pulls in torch; not for the runtime install).
+        'ultralytics': ['ultralytics'],
+    },
     entry_points={
         'console_scripts': [
             'detector = sentinel_perception.detector_node:main',
             'fusion = sentinel_perception.fusion_node:main',
+            'drift_monitor = sentinel_perception.drift_monitor_node:main',
+            'sentinel-drift-baseline = sentinel_perception.drift_baseline:main',
         ],
     },
 )
