@@ -14,12 +14,18 @@ PYTEST_ARGS ?=
 # What `make setup` installs: runtime (no torch), train (plus training) or dev (plus tests)
 PROFILE ?= dev
 
-.PHONY: help setup run test clean distclean
+.PHONY: help setup run test dataset train clean distclean
+# Dataset and training sizes (docs/models.md explains the defaults' choice)
+TRAIN_IMAGES ?= 2500
+HELDOUT_IMAGES ?= 600
+EPOCHS ?= 50
 
 help:
 	@echo "make run     start Sentinel (launch file $(LAUNCH), ARGS='name:=value ...')"
 	@echo "make test    run the whole test suite (PYTEST_ARGS='...')"
 	@echo "make setup   create $(VENV): ROS 2 wheels, sentinel_msgs, packages (idempotent; PROFILE=runtime|train|dev)"
+	@echo "make dataset render a training set and a held-out set from both worlds into data/"
+	@echo "make train   train, evaluate and register a detector from data/ (installs the train extra)"
 	@echo "make clean   remove build outputs (keeps $(VENV))"
 	@echo "make distclean  remove build outputs and $(VENV)"
 
@@ -38,6 +44,18 @@ run:
 test:
 	@$(PYTHON) tools/setup_workspace.py --profile dev
 	@$(VPY) -m pytest $(PYTEST_ARGS)
+
+dataset:
+	@$(PYTHON) tools/setup_workspace.py --profile runtime
+	@$(VPY) -m sentinel_models.cli_dataset generate --worlds substation solar_farm \
+		--images $(TRAIN_IMAGES) --seed 1 --out data/train
+	@$(VPY) -m sentinel_models.cli_dataset generate --worlds substation solar_farm \
+		--images $(HELDOUT_IMAGES) --seed 1001 --out data/heldout
+
+train:
+	@$(PYTHON) tools/setup_workspace.py --profile train
+	@$(VPY) -m sentinel_models.cli_train --data data/train --test-data data/heldout \
+		--epochs $(EPOCHS) --imgsz 320
 
 clean:
 	rm -rf build .pytest_cache
