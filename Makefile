@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # What `make setup` installs: runtime (no torch), train (plus training) or dev (plus tests)
 PROFILE ?= dev
 
-.PHONY: help setup run test dataset train clean distclean
+.PHONY: help setup run test dataset train model clean distclean
 # Dataset and training sizes (docs/models.md explains the defaults' choice)
 TRAIN_IMAGES ?= 2500
 HELDOUT_IMAGES ?= 600
@@ -26,6 +26,7 @@ help:
 	@echo "make setup   create $(VENV): ROS 2 wheels, sentinel_msgs, packages (idempotent; PROFILE=runtime|train|dev)"
 	@echo "make dataset render a training set and a held-out set from both worlds into data/"
 	@echo "make train   train, evaluate and register a detector from data/ (installs the train extra)"
+	@echo "make model   both: regenerate the data, then train, evaluate and register"
 	@echo "make clean   remove build outputs (keeps $(VENV))"
 	@echo "make distclean  remove build outputs and $(VENV)"
 
@@ -56,6 +57,8 @@ train:
 	@$(PYTHON) tools/setup_workspace.py --profile train
 	@$(VPY) -m sentinel_models.cli_train --data data/train --test-data data/heldout \
 		--epochs $(EPOCHS) --imgsz 320
+
+model: dataset train
 
 clean:
 	rm -rf build .pytest_cache
