@@ -50,3 +50,18 @@ def load_helper(name: str) -> ModuleType:
 def fakes() -> ModuleType:
     """Hand-built ONNX models with the YOLO layout (onnx_fakes.py)."""
     return load_helper('onnx_fakes')
+
+
+@pytest.fixture(autouse=True)
+def pillow_as_shipped():
+    """Undo ultralytics' replacement of ``PIL.Image.open`` after each test.
+
+    Importing ultralytics swaps Pillow's opener for one that tries to install
+    a HEIF plugin on unreadable files; the whole suite runs in one process, so
+    other packages' tests would otherwise meet that patch instead of Pillow.
+    """
+    from PIL import Image
+
+    original = Image.open
+    yield
+    Image.open = original
