@@ -23,12 +23,14 @@ from sentinel_msgs.srv import InjectFault
 from sentinel_common.entry_point import run_node
 from sentinel_common.heartbeat import Health
 from sentinel_common.heartbeat_publisher import HeartbeatPublisher
+from sentinel_common.parameters import StartupError
 from sentinel_common.qos import SENSOR_QOS
 from sentinel_sim.pacing import RealTimePacer
 from sentinel_sim.ros_conversions import (camera_info_message, ground_truth_message,
                                           image_message, stamp)
 from sentinel_sim.simulation import Fault, FaultError, Simulation, SimulationOptions
-from sentinel_sim.site_config import load_site
+from sentinel_sim.site_config import SiteConfigError, load_site
+from sentinel_sim.world import WorldError
 
 # Wall-clock seconds between real-time-factor reports in the log.
 RTF_REPORT_PERIOD = 5.0
@@ -77,7 +79,7 @@ def _declare(node: Node) -> SimulatorParameters:
         mavlink_port_offset=value('mavlink_port_offset').value)
     for name in ('world_file', 'site_config'):
         if not getattr(parameters, name):
-            raise ValueError(f'parameter {name} is required')
+            raise StartupError(f'parameter {name} is required')
     return parameters
 
 
@@ -86,8 +88,13 @@ class SimulatorNode(Node):
 
     def __init__(self) -> None:
         super().__init__('simulator')
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.parameters = _declare(self)
-        site, world = load_site(self.parameters.site_config)
+        try:
+            site, world = load_site(self.parameters.site_config)
+        except (SiteConfigError, WorldError) as error:
+            raise StartupError(str(error)) from None
         for warning in world.warnings:
             self.get_logger().warning(f'{warning.file}:{warning.line}: {warning.element}: '
                                       f'{warning.reason}')
@@ -97,7 +104,6 @@ class SimulatorNode(Node):
             mavlink_host=self.parameters.mavlink_host,
             mavlink_port_offset=self.parameters.mavlink_port_offset))
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self.heartbeat = HeartbeatPublisher(self)
         self._clock_publisher = self.create_publisher(Clock, '/clock', 10)
         self._ground_truth = self.create_publisher(GroundTruth, '/sim/ground_truth', SENSOR_QOS)
@@ -170,13 +176,13 @@ class SimulatorNode(Node):
 
     def destroy_node(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5.0)
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(SimulatorNode, args)
+    return run_node(SimulatorNode, args, name='simulator')
 
 
 if __name__ == '__main__':
