@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
                         help='held-out dataset (its val split); default: the val split of --data')
     parser.add_argument('--model-yaml', default=PACKAGE_MODEL_YAML.name,
                         help='model YAML: a file, one in the package (default), or ultralytics '
-                             "'yolov8n.yaml'")
+                             "'yolov8n.yaml'; or a checkpoint (models/<v>/weights.pt) to fine-tune")
     parser.add_argument('--epochs', type=int, default=50)
     parser.add_argument('--time', type=float, default=None, dest='time_hours',
                         help='time budget in hours (overrides --epochs, as ultralytics does)')

@@ -54,6 +54,9 @@ def card_markdown(card: dict[str, Any]) -> str:
     figures = card.get('figures', {})
     if 'confusion_matrix' in figures:
         lines.append(f"\n![confusion matrix]({figures['confusion_matrix']})\n")
+    if 'heldout_predictions' in figures:
+        lines.append('Held-out images with the detections at the operating confidence (dotted grey: '
+                     f"ignore regions):\n\n![predictions]({figures['heldout_predictions']})\n")
     dataset = card.get('dataset', {})
     lines += ['## Training data\n',
               f"- dataset: {dataset.get('path')} (content hash `{dataset.get('content_hash')}`), "

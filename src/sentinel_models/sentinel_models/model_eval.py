@@ -58,3 +58,27 @@ def evaluate_model(model_path: Path, names: tuple[str, ...], input_size: int, in
         if progress is not None:
             progress(len(results), len(files))
     return evaluate(results, names, OPERATING_CONF)
+
+
+# Held-out images shown with the model's detections in the model card.
+PREDICTION_TILES = 16
+
+
+def prediction_preview(model_path: Path, names: tuple[str, ...], input_size: int,
+                       info: DatasetInfo, split: str, path: Path) -> None:
+    """A grid of held-out images with the model's detections (operating confidence) drawn."""
+    from sentinel_models.preview import PreviewTile, write_preview
+    from sentinel_models.yolo_format import PixelBox
+
+    detector = OnnxDetector(model_path, names, input_size, conf_threshold=OPERATING_CONF)
+    files = info.images[split]
+    step = max(1, len(files) // PREDICTION_TILES)
+    tiles = []
+    for image_path in files[::step][:PREDICTION_TILES]:
+        image = read_image(image_path)
+        boxes = detector.detect([image])[0]
+        _, ignored = read_boxes(image_path, len(names), image.shape[1], image.shape[0])
+        tiles.append(PreviewTile(image, [PixelBox(b.class_id, b.x_min, b.y_min, b.x_max, b.y_max)
+                                         for b in boxes], ignored,
+                                 confidences=[b.confidence for b in boxes], caption=image_path.stem))
+    write_preview(path, tiles, names)

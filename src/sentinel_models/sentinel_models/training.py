@@ -33,9 +33,11 @@ import os
 # barrier; passive waiting was 5-7x faster here with other jobs running. Must precede torch.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -67,6 +69,8 @@ CLOSE_MOSAIC_EPOCHS = 10
 # Install hint when the train extra is missing.
 TRAIN_EXTRA_HINT = ('run setup with the train extra: `.venv/bin/pip install -r requirements/train.txt` '
                     '(torch, torchvision, ultralytics, onnx, onnxslim)')
+# The PyTorch checkpoint kept next to the ONNX file, for fine-tuning a child version.
+WEIGHTS_FILE = 'weights.pt'
 # ONNX opset of the export (onnxruntime 1.2x runs it; ultralytics' default may be newer).
 ONNX_OPSET = 17
 
@@ -113,14 +117,23 @@ class TrainConfig:
             raise ValueError(f'time budget must be positive, got {self.time_hours} h')
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it.
+
+    Not imported on purpose: ultralytics patches Pillow and torch starts threads at
+    import, which a caller that only checks (a test, a CLI about to fail) should not pay for.
+    """
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def check_train_dependencies() -> dict[str, str]:
     """Versions of the training packages; TrainingDependencyError naming the missing ones."""
-    missing = []
-    for module in ('torch', 'ultralytics', 'onnx'):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
+    missing = [module for module in ('torch', 'ultralytics', 'onnx') if not _installed(module)]
     if missing:
         raise TrainingDependencyError(f'training needs {", ".join(missing)}, which '
                                       f'{"is" if len(missing) == 1 else "are"} not installed: '
@@ -139,7 +152,7 @@ def package_versions() -> dict[str, str]:
 
 
 def resolve_model_yaml(value: str) -> str:
-    """A model YAML path, or a name ultralytics knows (``yolov8n.yaml``)."""
+    """A model YAML or checkpoint path, or a name ultralytics knows (``yolov8n.yaml``)."""
     path = Path(value)
     if path.is_file():
         return str(path)
@@ -254,7 +267,8 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
         hyper[key] = value
     try:
         model.train(**hyper)
-    except (RuntimeError, FileNotFoundError, ValueError) as error:
+    except (RuntimeError, FileNotFoundError, ValueError, SyntaxError) as error:
+        # SyntaxError: ultralytics' answer to an unknown argument (a mistyped --set KEY).
         raise TrainingError(f'ultralytics training failed: {error}') from error
     trainer = model.trainer
     train_seconds = time.monotonic() - started
@@ -271,7 +285,7 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
     try:
         onnx_path = staging / MODEL_FILE
         export_onnx(best, config.imgsz, names, version, onnx_path)
-        from sentinel_models.model_eval import evaluate_model
+        from sentinel_models.model_eval import evaluate_model, prediction_preview
         from sentinel_models.plots import draw_confusion_matrix
         from sentinel_models.progress import Progress
 
@@ -280,11 +294,16 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
         metrics = evaluate_model(onnx_path, names, config.imgsz, heldout_info, split, progress.update)
         progress.close()
         draw_confusion_matrix(metrics.confusion, names, staging / 'confusion_matrix.png')
+        prediction_preview(onnx_path, names, config.imgsz, heldout_info, split,
+                           staging / 'heldout_predictions.png')
         _copy_card(train_info, staging / 'dataset_card.json')
         if config.test_data:
             _copy_card(heldout_info, staging / 'heldout_dataset_card.json')
         if (run_dir / 'results.csv').is_file():
             shutil.copy(run_dir / 'results.csv', staging / 'training_results.csv')
+        # The PyTorch checkpoint (a few MB for the small model): a child version can be
+        # fine-tuned from it (--model-yaml models/<version>/weights.pt --parent <version>).
+        shutil.copy(best, staging / WEIGHTS_FILE)
         effective = {k: v for k, v in vars(trainer.args).items()
                      if isinstance(v, (int, float, str, bool)) or v is None}
         card = {
@@ -293,6 +312,7 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
             'parent_version': config.parent_version,
             'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
             'file': MODEL_FILE,
+            'weights': WEIGHTS_FILE,
             'sha256': file_sha256(onnx_path),
             'size_bytes': onnx_path.stat().st_size,
             'classes': list(names),
@@ -315,7 +335,8 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
             'ultralytics_val_metrics': ultralytics_val,
             'training': {'seconds': round(train_seconds, 1), 'command': config.command,
                          'machine': machine_description(), 'packages': versions},
-            'figures': {'confusion_matrix': 'confusion_matrix.png'},
+            'figures': {'confusion_matrix': 'confusion_matrix.png',
+                        'heldout_predictions': 'heldout_predictions.png'},
         }
         write_model_card(staging, card)
     except BaseException:

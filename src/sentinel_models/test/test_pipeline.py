@@ -43,18 +43,11 @@ def test_render_train_export_register_detect(tmp_path: Path, worlds_dir: Path, d
     generate(GenerateConfig(('substation', 'solar_farm'), 12, 3, tmp_path / 'data', width=128,
                             val_fraction=0.25, chunk_size=6, worlds_dir=worlds_dir))
     models = tmp_path / 'models'
-    run = subprocess.run(
-        [sys.executable, '-m', 'sentinel_models.cli_train', '--data', str(tmp_path / 'data'),
-         '--models-dir', str(models), '--epochs', '1', '--imgsz', '96', '--batch', '4',
-         '--version', 'toy-1', '--work-dir', str(tmp_path / 'work'), '--no-cache',
-         '--db-url', db_url], capture_output=True, text=True, timeout=TRAIN_TIMEOUT_S,
-        env={**os.environ, 'YOLO_CONFIG_DIR': str(tmp_path / 'ultralytics')})
-    assert run.returncode == 0, f'sentinel-train failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}'
-    assert 'held-out mAP50' in run.stdout
+    _train(tmp_path, db_url, 'toy-1')
     model_dir = models / 'toy-1'
     card = json.loads((model_dir / 'model_card.json').read_text())
     for name in ('model.onnx', 'model_card.json', 'model_card.md', 'confusion_matrix.png',
-                 'dataset_card.json'):
+                 'heldout_predictions.png', 'dataset_card.json', 'weights.pt'):
         assert (model_dir / name).is_file(), name
     assert card['sha256'] == file_sha256(model_dir / 'model.onnx')
     assert card['dataset']['content_hash'].startswith('sha256:')
@@ -71,6 +64,25 @@ def test_render_train_export_register_detect(tmp_path: Path, worlds_dir: Path, d
     image = read_image(next((tmp_path / 'data' / 'images' / 'val').glob('*.png')))
     results = detector.detect([image, image])
     assert len(results) == 2 and results[0] == results[1]
+
+    # A child version fine-tuned from the parent's checkpoint keeps the lineage.
+    _train(tmp_path, db_url, 'toy-2', '--model-yaml', str(model_dir / 'weights.pt'),
+           '--parent', 'toy-1')
+    with RegistryDatabase(db_url) as db, db.transaction() as session:
+        child = registry.get(session, 'toy-2')
+        assert (child.status, child.parent_version) == ('candidate', 'toy-1')
+
+
+def _train(tmp_path: Path, db_url: str, version: str, *extra: str) -> None:
+    """sentinel-train at toy size, in its own process (see the module docstring)."""
+    run = subprocess.run(
+        [sys.executable, '-m', 'sentinel_models.cli_train', '--data', str(tmp_path / 'data'),
+         '--models-dir', str(tmp_path / 'models'), '--epochs', '1', '--imgsz', '96',
+         '--batch', '4', '--version', version, '--work-dir', str(tmp_path / 'work'),
+         '--no-cache', '--db-url', db_url, *extra], capture_output=True, text=True,
+        timeout=TRAIN_TIMEOUT_S, env={**os.environ, 'YOLO_CONFIG_DIR': str(tmp_path / 'ultralytics')})
+    assert run.returncode == 0, f'sentinel-train failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}'
+    assert 'held-out mAP50' in run.stdout
 
 
 def test_training_without_the_train_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
