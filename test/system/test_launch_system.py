@@ -24,7 +24,7 @@ from sentinel_common.qos import HEARTBEAT_QOS
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = ROOT / 'launch' / 'sentinel.launch.xml'
-STARTUP_TIMEOUT = 60.0   # seconds for every node process to start and be discovered
+STARTUP_TIMEOUT = 150.0  # seconds for every node process to start (heavy imports on 2 cores) and be discovered
 SHUTDOWN_TIMEOUT = 30.0  # seconds for the launcher to stop everything after SIGINT
 
 
