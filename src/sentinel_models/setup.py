@@ -1,4 +1,5 @@
-"""Sentinel detection model lifecycle: simulator datasets, YOLO training, ONNX detector, model registry."""
+"""Sentinel detection model lifecycle: simulator datasets, YOLO training, ONNX detector,
+model registry."""
 
 from pathlib import Path
 
@@ -10,7 +11,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={PACKAGE: ['model_configs/*.yaml', 'migrations/*.py', 'migrations/versions/*.py']},
+    # Read at run time (training.PACKAGE_MODEL_YAML).
+    package_data={PACKAGE: ['model_configs/*.yaml']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from sentinel_models.dataset import (
     DEFAULT_CHUNK_SIZE,
+    DEFAULT_JPEG_QUALITY,
     DEFAULT_VAL_FRACTION,
     DEFAULT_WIDTH,
     DatasetError,
+    IMAGE_FORMATS,
     GenerateConfig,
     generate,
     load_dataset,
@@ -51,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument('--min-visible-fraction', type=float, default=LabelRule.min_visible_fraction,
                      help='label rule: less visible objects become ignore regions')
     gen.add_argument('--worlds-dir', type=Path, default=None, help='where world names are looked up')
+    gen.add_argument('--image-format', choices=IMAGE_FORMATS, default='png',
+                     help='png: lossless; jpg: about 12x smaller, for copying datasets around')
+    gen.add_argument('--jpeg-quality', type=int, default=DEFAULT_JPEG_QUALITY,
+                     help='JPEG quality, 1..100 (with --image-format jpg)')
     gen.add_argument('--overwrite', action='store_true', help='replace an existing dataset')
 
     mcap = commands.add_parser('from-mcap', help='extract frames from recordings with pre-labels')
@@ -80,7 +86,8 @@ def _generate(args: argparse.Namespace, command: str) -> int:
     rule = LabelRule(min_height_px=args.min_height_px, min_visible_fraction=args.min_visible_fraction)
     config = GenerateConfig(tuple(args.worlds), args.images, args.seed, args.out, args.width,
                             args.val_fraction, args.chunk_size, rule, overwrite=args.overwrite,
-                            worlds_dir=args.worlds_dir, command=command)
+                            worlds_dir=args.worlds_dir, image_format=args.image_format,
+                            jpeg_quality=args.jpeg_quality, command=command)
     progress = Progress('dataset', args.images, 'images')
     try:
         card = generate(config, progress.update)

@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument('--db-url', default=default_db_url(), help='registry database')
     parser.add_argument('--no-register', action='store_true', help='do not register the result')
     parser.add_argument('--no-cache', action='store_true', help='do not keep images in RAM')
+    parser.add_argument('--device', default='cpu',
+                        help='cpu (default), cuda, cuda:N or GPU indices such as 0,1 (a GPU also '
+                             'turns on mixed precision and dataloader workers)')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='dataloader processes (default: 0 on CPU, 8 on a GPU)')
+    parser.add_argument('--resume', type=Path, default=None, metavar='LAST_PT',
+                        help="continue an interrupted run from its last.pt (ultralytics' resume: "
+                             'the run keeps its own arguments)')
     parser.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                         help='any other ultralytics train argument, e.g. --set nbs=16 '
                              '(repeatable; values are read as YAML)')
@@ -86,7 +94,8 @@ def main(args: list[str] | None = None) -> int:
             time_hours=parsed.time_hours, test_data=parsed.test_data, version=parsed.version,
             parent_version=parsed.parent, work_dir=parsed.work_dir, patience=parsed.patience,
             close_mosaic=parsed.close_mosaic,
-            cache=not parsed.no_cache, overrides=_overrides(parsed.set),
+            cache=not parsed.no_cache, overrides=_overrides(parsed.set), resume=parsed.resume,
+            device=parsed.device, workers=parsed.workers,
             db_url=None if parsed.no_register else parsed.db_url,
             command=shlex.join(['sentinel-train', *argv]))
         card = train(config, lambda line: print(f'[train] {line}', flush=True))

@@ -89,7 +89,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines.extend(f'- {k}: {v}' for k, v in sorted(rule.items()))
         lines.append('')
     lines.append('## Counts\n')
-    for title, key in (('Images per split', 'images_per_split'), ('Labels per class', 'labels_per_class'),
+    for title, key in (('Images per split', 'images_per_split'),
+                       ('Labels per class', 'labels_per_class'),
                        ('Ignore regions per class', 'ignored_per_class'),
                        ('Images per world', 'images_per_world'),
                        ('Images per camera kind', 'images_per_camera_kind'),

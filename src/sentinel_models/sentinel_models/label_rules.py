@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from sentinel_sim.ground_truth import ImageBox
-from sentinel_sim.rendering import FOG_EXTINCTION
+from sentinel_sim.atmosphere import FOG_EXTINCTION
 
 from sentinel_models.classes import CLASS_NAMES, class_index
 from sentinel_models.yolo_format import PixelBox
@@ -40,7 +40,7 @@ class Verdict(enum.Enum):
 class LabelRule:
     """Thresholds of the label rule (see the module docstring)."""
 
-    min_height_px: float = 6.0          # px in the saved image: below, YOLO's stride-8 grid barely sees it
+    min_height_px: float = 6.0          # px in the saved image: below, a stride-8 grid barely sees it
     min_width_px: float = 3.0           # px: guards against slivers left by truncation at the border
     min_visible_fraction: float = 0.3   # share of the object a viewer could see
     min_fog_transmission: float = 0.25  # exp(-extinction * density * distance) below this: lost in fog

@@ -238,7 +238,7 @@ def extract(config: ExtractConfig, progress: Callable[[int, int | None], None] |
                 rows.append(row)
                 jsonl.write(json.dumps({'image': row['image'], 'model': model_version, 'boxes': [
                     {'class': b.class_name, 'confidence': round(b.confidence, 4),
-                     'xyxy': [round(b.x_min, 2), round(b.y_min, 2), round(b.x_max, 2), round(b.y_max, 2)]}
+                     'xyxy': [round(v, 2) for v in (b.x_min, b.y_min, b.x_max, b.y_max)]}
                     for b in boxes]}) + '\n')
                 if len(tiles) < PREVIEW_FRAMES:
                     tiles.append(PreviewTile(frame.image, pixel_boxes, confidences=confidences,

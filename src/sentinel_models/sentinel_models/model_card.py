@@ -66,10 +66,15 @@ def card_markdown(card: dict[str, Any]) -> str:
     hyper = card.get('hyperparameters', {})
     training = card.get('training', {})
     lines += [f"- command: `{training.get('command')}`",
-              f"- epochs: {hyper.get('epochs_completed')} completed of {hyper.get('epochs_requested')} "
-              f"requested (time budget {hyper.get('time_budget_hours')} h), image size "
-              f"{hyper.get('imgsz')}, batch {hyper.get('batch')}, seed {hyper.get('seed')}",
-              f"- training time: {training.get('seconds', 0) / 60:.1f} min",
+              f"- epochs: {hyper.get('epochs_completed')} completed"
+              + (f" of {hyper['epochs_requested']} requested" if hyper.get('epochs_requested') else '')
+              + (f" (time budget {hyper['time_budget_hours']} h)" if hyper.get('time_budget_hours')
+                 else '')
+              + f", image size {hyper.get('imgsz')}, batch {hyper.get('batch')}, seed {hyper.get('seed')}"
+              + (f", overrides {hyper['overrides']}" if hyper.get('overrides') else ''),
+              f"- training time: {training.get('seconds', 0) / 60:.1f} min"
+              + (f" (this session; resumed from `{training['resumed_from']}`)"
+                 if training.get('resumed_from') else ''),
               f"- machine: {training.get('machine')}",
               f"- packages: {training.get('packages')}",
               '- all ultralytics arguments: see `model_card.json`, hyperparameters.ultralytics_args\n']

@@ -16,7 +16,8 @@ ENV_MODELS_DIR = 'SENTINEL_MODELS_DIR'
 ENV_WORLDS_DIR = 'SENTINEL_WORLDS_DIR'
 ENV_DB_URL = 'SENTINEL_DB_URL'
 # Where Sentinel keeps its data unless told otherwise (XDG base directory spec).
-DEFAULT_DATA_DIR = Path(os.environ.get('XDG_DATA_HOME') or Path.home() / '.local' / 'share') / 'sentinel'
+DEFAULT_DATA_DIR = Path(os.environ.get('XDG_DATA_HOME') or Path.home() / '.local' / 'share') \
+    / 'sentinel'
 # The operations database shared with the rest of the system.
 DEFAULT_DB_URL = f'sqlite:///{DEFAULT_DATA_DIR}/sentinel.db'
 
@@ -38,7 +39,8 @@ def default_worlds_dir() -> Path:
 
 
 def default_models_dir() -> Path:
-    """``$SENTINEL_MODELS_DIR``, else the checkout's ``models/`` (the shipped model), else ``./models``."""
+    """``$SENTINEL_MODELS_DIR``, else the checkout's ``models/`` (the shipped model), else
+    ``./models``."""
     if os.environ.get(ENV_MODELS_DIR):
         return Path(os.environ[ENV_MODELS_DIR])
     root = repo_root()

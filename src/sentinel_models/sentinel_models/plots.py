@@ -47,5 +47,5 @@ def draw_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path,
             axes.text(c, r, f'{int(counts[r, c])}', ha='center', va='center',
                       color='white' if shares[r, c] > 0.5 else 'black', fontsize=9)
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, bbox_inches='tight')  # keep the axis labels inside the image
     plt.close(figure)

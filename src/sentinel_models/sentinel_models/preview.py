@@ -46,7 +46,8 @@ def colour_of(class_id: int) -> tuple[int, int, int]:
     return CLASS_COLOURS[class_id % len(CLASS_COLOURS)]
 
 
-def draw_box(image: np.ndarray, box: PixelBox, colour: tuple[int, int, int], dotted: bool = False) -> None:
+def draw_box(image: np.ndarray, box: PixelBox, colour: tuple[int, int, int],
+             dotted: bool = False) -> None:
     """Draw ``box``'s outline into ``image`` in place."""
     h, w = image.shape[:2]
     x0 = int(np.clip(np.floor(box.x_min), 0, w - 1))
@@ -74,7 +75,8 @@ def _tile(tile: PreviewTile, names: Sequence[str]) -> np.ndarray:
     return image
 
 
-def _write_text(grid: np.ndarray, texts: list[tuple[int, int, str, tuple[int, int, int]]]) -> np.ndarray:
+def _write_text(grid: np.ndarray,
+                texts: list[tuple[int, int, str, tuple[int, int, int]]]) -> np.ndarray:
     try:
         from PIL import Image, ImageDraw
     except ImportError:
@@ -124,6 +126,7 @@ def render_grid(tiles: Sequence[PreviewTile], names: Sequence[str], columns: int
     return _write_text(grid, texts)
 
 
-def write_preview(path: Path, tiles: Sequence[PreviewTile], names: Sequence[str], columns: int = 4) -> None:
+def write_preview(path: Path, tiles: Sequence[PreviewTile], names: Sequence[str],
+                  columns: int = 4) -> None:
     """Render the grid and save it as PNG."""
     write_png(path, render_grid(tiles, names, columns))

@@ -32,7 +32,8 @@ def format_duration(seconds: float) -> str:
 class Progress:
     """Call ``update(done)`` as work completes and ``close()`` at the end."""
 
-    def __init__(self, label: str, total: int, unit: str = 'items', stream: TextIO | None = None) -> None:
+    def __init__(self, label: str, total: int, unit: str = 'items',
+                 stream: TextIO | None = None) -> None:
         self.label = label
         self.total = max(0, total)
         self.unit = unit

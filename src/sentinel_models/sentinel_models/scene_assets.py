@@ -134,7 +134,8 @@ DRONE_VARIANTS: tuple[tuple[ShapeSpec, ...], ...] = (
     ),
     (  # hexacopter
         (Cylinder(0.14, 0.12), Pose(), (0.9, 0.9, 0.9, 1.0), 'paint'),
-        *((Cylinder(0.13, 0.01), Pose(x=0.38 * math.cos(a), y=0.38 * math.sin(a), z=0.08), _ROTOR, 'keep')
+        *((Cylinder(0.13, 0.01), Pose(x=0.38 * math.cos(a), y=0.38 * math.sin(a), z=0.08), _ROTOR,
+           'keep')
           for a in np.linspace(0.0, 2 * math.pi, 6, endpoint=False).tolist()),
     ),
     (  # small fixed wing

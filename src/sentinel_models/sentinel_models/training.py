@@ -35,6 +35,7 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import importlib.util  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -46,7 +47,12 @@ from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sentinel_models.dataset import DatasetError, DatasetInfo, load_dataset, machine_description  # noqa: E402
+from sentinel_models.dataset import (  # noqa: E402
+    DatasetError,
+    DatasetInfo,
+    load_dataset,
+    machine_description,
+)
 from sentinel_models.dataset_card import file_sha256  # noqa: E402
 from sentinel_models.model_card import CARD_JSON, write_model_card  # noqa: E402
 from sentinel_models.registry import (  # noqa: E402
@@ -66,6 +72,9 @@ RECORDED_PACKAGES = ('torch', 'torchvision', 'ultralytics', 'onnx', 'onnxslim', 
 # Epochs at the end trained without mosaic (ultralytics' close_mosaic), at most this many,
 # and at most a fifth of the run.
 CLOSE_MOSAIC_EPOCHS = 10
+# Dataloader processes on a GPU: mosaic augmentation of 320 px images is CPU work that
+# a single process cannot do as fast as a GPU trains on it.
+GPU_DATALOADER_WORKERS = 8
 # Install hint when the train extra is missing.
 TRAIN_EXTRA_HINT = ('run setup with the train extra: `.venv/bin/pip install -r requirements/train.txt` '
                     '(torch, torchvision, ultralytics, onnx, onnxslim)')
@@ -103,6 +112,9 @@ class TrainConfig:
     close_mosaic: int | None = None      # final epochs without mosaic (None: a fifth, at most 10)
     cache: bool = True                   # keep decoded images in RAM (saves a PNG decode per use)
     overrides: tuple[tuple[str, Any], ...] = ()  # further ultralytics train arguments
+    resume: Path | None = None           # last.pt of an interrupted run: continue it (same args)
+    device: str = 'cpu'                  # 'cpu', 'cuda', 'cuda:N' or GPU indices '0,1'
+    workers: int | None = None           # dataloader processes (None: 0 on CPU, 8 on a GPU)
     db_url: str | None = None            # register here (None: do not register)
     command: str = ''
 
@@ -115,6 +127,27 @@ class TrainConfig:
             raise ValueError(f'batch must be >= 1, got {self.batch}')
         if self.time_hours is not None and self.time_hours <= 0:
             raise ValueError(f'time budget must be positive, got {self.time_hours} h')
+        if self.workers is not None and self.workers < 0:
+            raise ValueError(f'workers must be >= 0, got {self.workers}')
+        if not re.fullmatch(r'cpu|cuda(:\d+)?|\d+(,\d+)*', self.device):
+            raise ValueError(f"device must be cpu, cuda, cuda:N or GPU indices like 0,1; "
+                             f"got {self.device!r}")
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device != 'cpu'
+
+    def gpu_indices(self) -> str:
+        """The device in ultralytics' spelling ('cpu', or GPU indices such as '0,1')."""
+        if not self.on_gpu:
+            return 'cpu'
+        return self.device.removeprefix('cuda:').replace('cuda', '0')
+
+    def dataloader_workers(self) -> int:
+        """On CPU the training itself needs every core; a GPU needs workers to keep it fed."""
+        if self.workers is not None:
+            return self.workers
+        return min(GPU_DATALOADER_WORKERS, os.cpu_count() or 1) if self.on_gpu else 0
 
 
 def _installed(module: str) -> bool:
@@ -169,17 +202,31 @@ def default_version(now: datetime | None = None) -> str:
     return f'det-{stamp}'
 
 
+def _device_name(config: TrainConfig) -> str:
+    """The accelerator the model was trained on, for the card."""
+    if not config.on_gpu:
+        return 'cpu'
+    import torch
+
+    return torch.cuda.get_device_name(int(config.gpu_indices().split(',')[0]))
+
+
 class _EpochLog:
     """ultralytics callbacks: one log line per epoch with losses, metrics and time left."""
 
     def __init__(self, report: Callable[[str], None]) -> None:
         self.report = report
         self.start = time.monotonic()
+        self.first_epoch: int | None = None
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
         done = trainer.epoch + 1
+        if done > trainer.epochs:
+            return  # ultralytics' final validation of the best checkpoint, not an epoch
+        if self.first_epoch is None:  # a resumed run starts past epoch 0
+            self.first_epoch = trainer.epoch
         elapsed = time.monotonic() - self.start
-        left = elapsed / done * (trainer.epochs - done)
+        left = elapsed / (done - self.first_epoch) * (trainer.epochs - done)
         items = trainer.label_loss_items(trainer.tloss, prefix='train') if trainer.tloss is not None \
             else {}
         losses = ' '.join(f'{name.split("/")[-1]} {float(value):.3f}' for name, value in items.items())
@@ -231,7 +278,8 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
     try:
         model_yaml = resolve_model_yaml(config.model_yaml)
         train_info = load_dataset(config.data)
-        heldout_info = load_dataset(config.test_data, splits=('val',)) if config.test_data else train_info
+        heldout_info = load_dataset(config.test_data, splits=('val',)) if config.test_data \
+            else train_info
     except (DatasetError, FileNotFoundError) as error:
         raise TrainingError(str(error)) from None
     if heldout_info.names != train_info.names:
@@ -249,11 +297,12 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
     from ultralytics import YOLO
 
     started = time.monotonic()
-    model = YOLO(model_yaml)
+    model = YOLO(str(config.resume) if config.resume else model_yaml)
     epoch_log = _EpochLog(report)
     model.add_callback('on_fit_epoch_end', epoch_log.on_fit_epoch_end)
     hyper = dict(data=str(train_info.data_yaml), epochs=config.epochs, imgsz=config.imgsz,
-                 batch=config.batch, workers=0, amp=False, plots=False, device='cpu',
+                 batch=config.batch, workers=config.dataloader_workers(),
+                 amp=config.on_gpu, plots=False, device=config.gpu_indices(),
                  project=str(work.resolve()), name='run', exist_ok=True, seed=config.seed,
                  deterministic=True, verbose=False, patience=config.patience,
                  close_mosaic=config.close_mosaic if config.close_mosaic is not None
@@ -265,6 +314,13 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
         if key in ('data', 'project', 'name', 'device'):
             raise TrainingError(f'--set {key}=... is chosen by sentinel-train itself')
         hyper[key] = value
+    if config.resume:
+        # ultralytics restores every argument from the checkpoint; only a few may change.
+        if not config.resume.is_file():
+            raise TrainingError(f'{config.resume}: no checkpoint to resume')
+        hyper = {'resume': True, 'data': hyper['data'], 'cache': hyper['cache'],
+                 'workers': hyper['workers'], 'device': hyper['device']}
+        report(f'resuming {config.resume}')
     try:
         model.train(**hyper)
     except (RuntimeError, FileNotFoundError, ValueError, SyntaxError) as error:
@@ -324,17 +380,24 @@ def train(config: TrainConfig, report: Callable[[str], None] = _LOG.info) -> dic
                         'card': 'dataset_card.json'},
             'heldout': {'path': str(heldout_info.root), 'content_hash': heldout_info.content_hash,
                         'images': len(heldout_info.images[split]), 'split': split,
-                        'card': 'heldout_dataset_card.json' if config.test_data else 'dataset_card.json',
+                        'card': ('heldout_dataset_card.json' if config.test_data
+                                 else 'dataset_card.json'),
                         'seed': (heldout_info.card or {}).get('seed')},
-            'hyperparameters': {'epochs_requested': config.epochs, 'epochs_completed': epochs_done,
-                                'time_budget_hours': config.time_hours, 'imgsz': config.imgsz,
+            # A resumed run keeps the interrupted run's arguments (ultralytics_args), not these.
+            'hyperparameters': {'epochs_requested': None if config.resume else config.epochs,
+                                'epochs_completed': epochs_done,
+                                'time_budget_hours': getattr(trainer.args, 'time', None)
+                                if config.resume else config.time_hours,
+                                'imgsz': config.imgsz,
                                 'batch': config.batch, 'seed': config.seed,
-                                'overrides': dict(config.overrides),
+                                'overrides': None if config.resume else dict(config.overrides),
                                 'ultralytics_args': effective},
             'metrics': metrics.as_dict(),
             'ultralytics_val_metrics': ultralytics_val,
             'training': {'seconds': round(train_seconds, 1), 'command': config.command,
-                         'machine': machine_description(), 'packages': versions},
+                         'resumed_from': str(config.resume) if config.resume else None,
+                         'machine': {**machine_description(), 'device': _device_name(config)},
+                         'packages': versions},
             'figures': {'confusion_matrix': 'confusion_matrix.png',
                         'heldout_predictions': 'heldout_predictions.png'},
         }

@@ -54,7 +54,8 @@ def to_yolo_line(box: PixelBox, image_width: int, image_height: int) -> str:
     return f'{box.class_id} {cx:.{d}f} {cy:.{d}f} {w:.{d}f} {h:.{d}f}'
 
 
-def parse_yolo_line(line: str, num_classes: int, where: str = '<label>') -> tuple[int, float, float, float, float]:
+def parse_yolo_line(line: str, num_classes: int,
+                    where: str = '<label>') -> tuple[int, float, float, float, float]:
     """(class, cx, cy, w, h) of one label line, checked against the image and class count."""
     fields = line.split()
     if len(fields) != 5:

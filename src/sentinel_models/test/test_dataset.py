@@ -129,6 +129,34 @@ def test_an_existing_dataset_is_not_overwritten_without_asking(tmp_path: Path, w
         generate(dataclasses.replace(_config(tmp_path, worlds_dir, 5, 'b'), worlds=('atlantis',)))
 
 
+def test_a_jpeg_dataset_holds_the_same_scenes_with_the_same_labels(tmp_path: Path,
+                                                                    worlds_dir: Path) -> None:
+    png = generate(_config(tmp_path, worlds_dir, 5, 'png'))
+    jpg = generate(dataclasses.replace(_config(tmp_path, worlds_dir, 5, 'jpg'), image_format='jpg',
+                                       jpeg_quality=90))
+    assert jpg['image_format'] == 'jpg' and jpg['jpeg_quality'] == 90
+    assert png['jpeg_quality'] is None
+    assert jpg['counts']['labels_per_class'] == png['counts']['labels_per_class']
+    info = load_dataset(tmp_path / 'jpg')
+    images = [p for split in info.images.values() for p in split]
+    assert len(images) == 6 and {p.suffix for p in images} == {'.jpg'}
+    png_bytes = sum(p.stat().st_size for p in (tmp_path / 'png' / 'images').rglob('*.png'))
+    jpg_bytes = sum(p.stat().st_size for p in (tmp_path / 'jpg' / 'images').rglob('*.jpg'))
+    assert jpg_bytes < png_bytes / 3
+    index = [json.loads(line) for line in (tmp_path / 'jpg' / 'index.jsonl').read_text().splitlines()]
+    assert all(r['image'].endswith('.jpg') and (tmp_path / 'jpg' / r['image']).is_file()
+               for r in index)
+
+
+def test_bad_generation_settings_are_refused_with_the_reason(tmp_path: Path,
+                                                              worlds_dir: Path) -> None:
+    base = _config(tmp_path, worlds_dir, 5, 'x')
+    with pytest.raises(DatasetError, match="image format must be one of png, jpg, got 'gif'"):
+        dataclasses.replace(base, image_format='gif')
+    with pytest.raises(DatasetError, match='JPEG quality must be in 1..100, got 0'):
+        dataclasses.replace(base, image_format='jpg', jpeg_quality=0)
+
+
 @pytest.fixture()
 def small_dataset(tmp_path: Path, worlds_dir: Path) -> Path:
     generate(_config(tmp_path, worlds_dir, 11, 'ds'))

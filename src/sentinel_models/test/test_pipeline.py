@@ -27,7 +27,7 @@ from sentinel_models.dataset_card import file_sha256
 from sentinel_models.model_eval import read_image
 from sentinel_models.onnx_detector import OnnxDetector
 from sentinel_models.registry_db import RegistryDatabase
-from sentinel_models.training import TrainingDependencyError, check_train_dependencies
+from sentinel_models.training import TrainConfig, TrainingDependencyError, check_train_dependencies
 
 # Seconds the training subprocess may take before the test gives up (under pytest's 300 s;
 # it takes about 30 s on an idle 2-core machine, longer when the machine is shared).
@@ -110,3 +110,17 @@ def test_a_corrupt_image_in_the_dataset_is_reported_before_training(
     assert train_main(['--data', str(tmp_path / 'd'), '--models-dir', str(tmp_path / 'm'),
                        '--no-register']) == 2
     assert 'not a readable image' in capsys.readouterr().err
+
+
+def test_the_training_device_decides_workers_and_is_checked(tmp_path: Path) -> None:
+    cpu = TrainConfig(data=tmp_path, models_dir=tmp_path)
+    assert (cpu.gpu_indices(), cpu.dataloader_workers(), cpu.on_gpu) == ('cpu', 0, False)
+    gpu = TrainConfig(data=tmp_path, models_dir=tmp_path, device='cuda:1')
+    assert gpu.on_gpu and gpu.gpu_indices() == '1' and gpu.dataloader_workers() >= 1
+    assert TrainConfig(data=tmp_path, models_dir=tmp_path, device='cuda').gpu_indices() == '0'
+    assert TrainConfig(data=tmp_path, models_dir=tmp_path, device='0,1', workers=3) \
+        .dataloader_workers() == 3
+    with pytest.raises(ValueError, match="device must be cpu, cuda, cuda:N or GPU indices"):
+        TrainConfig(data=tmp_path, models_dir=tmp_path, device='gpu')
+    with pytest.raises(ValueError, match='workers must be >= 0'):
+        TrainConfig(data=tmp_path, models_dir=tmp_path, workers=-1)

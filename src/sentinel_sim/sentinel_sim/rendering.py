@@ -52,12 +52,11 @@ from dataclasses import dataclass  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sentinel_sim.atmosphere import FOG_EXTINCTION, FOG_RGB  # noqa: E402
 from sentinel_sim.physics import PhysicsWorld  # noqa: E402
 
 _LOG = logging.getLogger(__name__)
 
-FOG_EXTINCTION = 0.2                       # 1/m at density 1 (Koschmieder: ~20 m visibility)
-FOG_RGB = np.array([178.0, 180.0, 184.0])  # 0..255, the grey that fog blends toward
 NIGHT_LIGHT_DIM = 0.8                      # share of the light removed at night = 1
 NIGHT_GAIN_DIM = 0.85                      # share of the frame brightness removed at night = 1
 NIGHT_NOISE_STD = 6.0                      # 0..255, sensor noise standard deviation at night = 1

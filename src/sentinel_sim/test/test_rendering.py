@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sentinel_sim.atmosphere import FOG_RGB
 from sentinel_sim.ground_truth import ImageBox
 from sentinel_sim.physics import PhysicsWorld
 from sentinel_sim.rendering import (
-    FOG_RGB,
     CameraEffects,
     CameraRenderer,
     apply_fog,
