@@ -199,8 +199,11 @@ class MavlinkPath:
             self._send_heartbeats()
             self._next_heartbeat = now + self._config.heartbeat_period
         sends, events = self._scheduler.due(now)
-        for send in sends:
-            self._send_command(send)
+        # Every due stop goes out back to back: logging one would delay the next vehicle's.
+        first = [send for send in sends if self._send_command(send) and send.confirmation == 0]
+        if first:
+            self._log.warning('MAVLink stop sent: ' + ', '.join(
+                f'{send.command.label} to {send.vehicle_id}' for send in first))
         self._report(events)
         timeout = max(0.0, min(LOOP_PERIOD, self._next_heartbeat - self._clock()))
         for key, _ in self._selector.select(timeout):
@@ -306,10 +309,12 @@ class MavlinkPath:
                                                       f'{link.endpoint.vehicle_id} failed: {error}')
                 self._drop(link)
 
-    def _send_command(self, send: Send) -> None:
+    def _send_command(self, send: Send) -> bool:
+        """Send one stop command; False when it could not be (the scheduler's resend and
+        fallback deal with it as unacknowledged)."""
         link = self._links[send.vehicle_id]
         if link.conn is None:
-            return  # counted as unacknowledged: the scheduler falls back or retries
+            return False
         command = send.command
         try:
             link.conn.mav.command_long_send(link.endpoint.system_id, TARGET_COMPONENT,
@@ -318,9 +323,8 @@ class MavlinkPath:
             self._throttled(link, self._clock(), f'{command.label} to {send.vehicle_id} '
                                                   f'failed: {error}')
             self._drop(link)
-            return
-        if send.confirmation == 0:
-            self._log.warning(f'MAVLink stop: {command.label} sent to {send.vehicle_id}')
+            return False
+        return True
 
     def _read(self, link: _Link) -> None:
         now = self._clock()

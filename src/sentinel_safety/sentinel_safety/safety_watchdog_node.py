@@ -15,6 +15,7 @@ Parameters (no defaults: both are required):
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,6 +46,8 @@ from sentinel_safety.watchdog import AlertEvent, Watchdog
 NODE_NAME = 'safety_watchdog'   # as launch names it; also the issuer of its own e-stops
 # Seconds between repeated log lines about the same recurring condition.
 LOG_THROTTLE = 10.0
+# Seconds a thread that wants the GIL waits before the running one must hand it over.
+GIL_SWITCH_INTERVAL = 0.0005
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,10 @@ class SafetyWatchdogNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    # A stop is sent by the MAVLink path's thread while the service callback goes on
+    # (publishing, logging, writing the state file); the thread waits for the GIL at most
+    # this long instead of Python's default 5 ms.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     try:
         return run_node(SafetyWatchdogNode, args)
     except (SafetyConfigError, SiteConfigError) as error:

@@ -308,9 +308,14 @@ class Watchdog:
                           f'{report.condition.value}: {report.detail}{policy}', resolved, raised)
 
     def _hold_fleet(self, reason: str, now: float, out: CycleOutput) -> None:
+        """Hold every armed vehicle, except those already stopped or sent somewhere safer:
+        an e-stopped one, or one the monitor has ordered to hold or more (a HOLD would take
+        a vehicle returning on low battery off its way home, and an automatic response never
+        steps down)."""
         for vehicle in self._vehicles.values():
             vehicle_id = vehicle.info.vehicle_id
-            if self.estop.stopped(vehicle_id) or not self._armed(vehicle, now):
+            if self.estop.stopped(vehicle_id) or not self._armed(vehicle, now) \
+                    or vehicle.ladder.commanded >= Action.HOLD:
                 continue
             out.orders.append(StopOrder(vehicle_id, Action.HOLD, reason, via_topic=True,
                                         via_mavlink=self.mavlink_takeover))

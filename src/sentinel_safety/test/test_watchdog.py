@@ -111,6 +111,19 @@ def test_mission_control_down_holds_every_armed_vehicle_once() -> None:
     assert alerts and alerts[0].resolved
 
 
+def test_mission_control_down_does_not_stop_a_vehicle_returning_on_low_battery() -> None:
+    rig = Rig()
+    rig.run(GRACE)
+    rig.battery['drone_1'] = 0.2
+    low, _ = rig.run(CONFIG.vehicle_types[VehicleType.DRONE].ladder['low_battery'].delay + 0.5)
+    assert [o.action for _, o in low if o.vehicle_id == 'drone_1'] == [Action.HOLD, Action.RETURN]
+    rig.silent.add('/control/mission_control')
+    orders, _ = rig.run(2.0)
+    held = sorted(o.vehicle_id for _, o in orders)
+    assert 'drone_1' not in held and 'drone_2' in held
+    assert rig.dog.status(rig.t).vehicles[0].active_failsafe is Action.RETURN
+
+
 def test_perception_down_only_alerts() -> None:
     rig = Rig()
     rig.run(GRACE)
