@@ -19,9 +19,13 @@ the same run:
   DDS subscriber, p50 / p95 / max, and loaded / baseline ratios;
 * image throughput: published, arrived at the bridge over DDS, encoded,
   replaced by a newer frame (latest wins), sent, received by the client;
-  and the bridge process's CPU use.
+  and the bridge process's CPU use;
+* fan-out (``--clients N``): N - 1 more clients subscribed to every camera
+  in the loaded phase; frames each client received and the share it missed
+  (a slow client loses older frames, latest wins, rather than queueing).
 
-Run: ``.venv/bin/python bench/foxglove_bridge.py [--large-data]`` (about 35 s).
+Run: ``.venv/bin/python bench/foxglove_bridge.py [--large-data] [--clients 5 --rate 5]``
+(about 35 s).
 Timing goals live here, not in the tests: figures depend on the machine and
 its load.
 """
@@ -57,7 +61,7 @@ CAMERAS = ('bench_cam_1', 'bench_cam_2', 'bench_cam_3', 'bench_cam_4')
 VEHICLE = 'bench_drone'
 STATE_TOPIC = f'/vehicles/{VEHICLE}/state'
 WIDTH, HEIGHT = 640, 480      # px, each camera
-RATE = 10.0                   # Hz, cameras and vehicle state
+RATE = 10.0                   # Hz, cameras and vehicle state (default of --rate)
 VARIANTS = 10                 # pre-built frames per camera, cycled (building them is not measured)
 STARTUP_TIMEOUT = 20.0        # s, for the processes and the bridge's channels
 SETTLE = 1.0                  # s after each switch before measuring
@@ -83,8 +87,8 @@ def _frames(camera_index: int) -> list[Image]:
     return frames
 
 
-def run_publisher(domain: int) -> int:
-    """Publish the state at RATE; cameras too after 'images' arrives on stdin.
+def run_publisher(domain: int, rate: float) -> int:
+    """Publish the state at rate; cameras too after 'images' arrives on stdin.
 
     On stdin EOF, print the camera frame rate published since then and exit.
     """
@@ -118,7 +122,7 @@ def run_publisher(domain: int) -> int:
         state.position.x = float(tick)
         state_publisher.publish(state)
         tick += 1
-        next_at += 1.0 / RATE
+        next_at += 1.0 / rate
         time.sleep(max(0.0, next_at - time.monotonic()))
     seconds = time.monotonic() - images_since[0] if images_since else 0.0
     print(json.dumps({'frames_per_s': published / seconds if seconds else 0.0}), flush=True)
@@ -140,6 +144,7 @@ class Phase:
     jpeg_bytes: int = 0
     seconds: float = 0.0
     bridge_cpu_percent: float = 0.0
+    fanout: list[dict[str, int]] = field(default_factory=list)   # frames per camera, per extra client
     first_report: dict[str, float] | None = None   # the bridge's counters at the start ...
     last_report: dict[str, float] | None = None    # ... and at the end of the phase
 
@@ -211,6 +216,21 @@ async def _measure(client: FoxgloveClient, reference: DdsReference, phase: Phase
     phase.bridge_cpu_percent = bridge.cpu_percent()
 
 
+async def _count_frames(client: FoxgloveClient, counts: dict[str, int], seconds: float) -> None:
+    """Read one extra client's frames for the phase (after the same settling pause)."""
+    await asyncio.sleep(SETTLE)
+    while not client._data.empty():
+        client._data.get_nowait()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        try:
+            message = await client.next_message(end - loop.time())
+        except TimeoutError:
+            break
+        counts[message.topic] = counts.get(message.topic, 0) + 1
+
+
 async def _connect(url: str) -> FoxgloveClient:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
@@ -223,8 +243,10 @@ async def _connect(url: str) -> FoxgloveClient:
 
 
 async def _run(port: int, publisher: subprocess.Popen, reference: DdsReference,
-               seconds: float, bridge: psutil.Process) -> tuple[Phase, Phase]:
-    async with await _connect(f'ws://127.0.0.1:{port}') as client:
+               seconds: float, bridge: psutil.Process, clients: int,
+               rate: float) -> tuple[Phase, Phase]:
+    url = f'ws://127.0.0.1:{port}'
+    async with await _connect(url) as client:
         state_topic = topics.vehicle_status(VEHICLE)
         await client.wait_for_channels([state_topic, topics.BRIDGE_STATS], STARTUP_TIMEOUT)
         await client.subscribe([state_topic, topics.BRIDGE_STATS])
@@ -237,8 +259,19 @@ async def _run(port: int, publisher: subprocess.Popen, reference: DdsReference,
         image_topics = [topics.camera_image(c) for c in CAMERAS]
         await client.wait_for_channels(image_topics, STARTUP_TIMEOUT)
         await client.subscribe(image_topics)
-        loaded = Phase('state + 4 cameras 640x480 @ 10 Hz')
-        await _measure(client, reference, loaded, seconds, bridge)
+        loaded = Phase(f'state + 4 cameras 640x480 @ {rate:g} Hz, {clients} client(s)')
+        extra = [await _connect(url) for _ in range(clients - 1)]
+        try:
+            for other in extra:
+                await other.wait_for_channels(image_topics, STARTUP_TIMEOUT)
+                await other.subscribe(image_topics)
+            loaded.fanout = [{} for _ in extra]
+            await asyncio.gather(_measure(client, reference, loaded, seconds, bridge),
+                                 *(_count_frames(other, counts, seconds)
+                                   for other, counts in zip(extra, loaded.fanout)))
+        finally:
+            for other in extra:
+                await other.close()
         return baseline, loaded
 
 
@@ -258,7 +291,7 @@ def _ratio(loaded: list[float], baseline: list[float], q: float) -> float:
     return _percentile(loaded, q) / _percentile(baseline, q)
 
 
-def _report(baseline: Phase, loaded: Phase, published_fps: float) -> None:
+def _report(baseline: Phase, loaded: Phase, published_fps: float, rate: float) -> None:
     print(f'{"state latency":44s} {"n":>5s} {"p50 ms":>8s} {"p95 ms":>8s} {"max ms":>8s} '
           f'{"bridge CPU":>10s}')
     for phase in (baseline, loaded):
@@ -288,7 +321,14 @@ def _report(baseline: Phase, loaded: Phase, published_fps: float) -> None:
     print(f'JPEG: {loaded.jpeg_bytes / s / 1e6:.2f} MB/s, '
           f'{loaded.jpeg_bytes / max(received, 1) / 1e3:.1f} kB/frame; state messages via '
           f'bridge {len(baseline.via_bridge_ms) / baseline.seconds:.1f}/s baseline, '
-          f'{len(loaded.via_bridge_ms) / s:.1f}/s loaded (published {RATE:g}/s)')
+          f'{len(loaded.via_bridge_ms) / s:.1f}/s loaded (published {rate:g}/s)')
+    clients = [loaded.frames] + loaded.fanout
+    nominal = rate * len(CAMERAS)   # the publisher's rate; its measured one spans another window
+    for index, frames in enumerate(clients, start=1):
+        fps = sum(frames.values()) / s
+        print(f'client {index}/{len(clients)}: {fps:.1f} frames/s received of {nominal:g} '
+              f'nominal ({100 * max(0.0, 1.0 - fps / nominal):.1f}% missed, latest wins), '
+              f'slowest camera {min(frames.values(), default=0) / s:.1f}/s')
 
 
 def main() -> int:
@@ -297,10 +337,16 @@ def main() -> int:
     parser.add_argument('--large-data', action='store_true',
                         help='run every process with FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA '
                              '(Fast DDS shared memory and TCP for large samples)')
+    parser.add_argument('--clients', type=int, default=1,
+                        help='WebSocket clients watching every camera in the loaded phase')
+    parser.add_argument('--rate', type=float, default=RATE,
+                        help='Hz of every camera and of the vehicle state')
     parser.add_argument('--publisher', type=int, metavar='DOMAIN', help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.clients < 1 or not options.rate > 0:
+        parser.error('--clients must be >= 1 and --rate > 0')
     if options.publisher is not None:
-        return run_publisher(options.publisher)
+        return run_publisher(options.publisher, options.rate)
     if options.large_data:
         os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
     # This process runs the WebSocket client and the DDS reference side by side; a short
@@ -311,12 +357,14 @@ def main() -> int:
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
-    with tempfile.TemporaryDirectory() as auth_dir:
+    with tempfile.TemporaryDirectory() as data_dir:
         bridge = subprocess.Popen(
             [sys.executable, '-m', 'sentinel_bridge.foxglove_bridge_node', '--ros-args',
-             '-p', f'port:={port}', '-p', f'auth_data_dir:={auth_dir}',
+             '-p', f'port:={port}', '-p', f'auth_data_dir:={data_dir}',
+             '-p', f'db_url:=sqlite:///{data_dir}/sentinel.db',
              '-p', 'discovery_period:=0.2', '--log-level', 'warn'], env=env)
-        publisher = subprocess.Popen([sys.executable, __file__, '--publisher', str(domain)],
+        publisher = subprocess.Popen([sys.executable, __file__, '--publisher', str(domain),
+                                      '--rate', str(options.rate)],
                                      env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         reference = DdsReference(domain)
         try:
@@ -324,10 +372,11 @@ def main() -> int:
             print(f'bridge pid {bridge.pid} on port {port}, DDS domain {domain}, Fast DDS '
                   f'transports: {transport}, {options.seconds:g} s per phase')
             baseline, loaded = asyncio.run(_run(port, publisher, reference, options.seconds,
-                                                psutil.Process(bridge.pid)))
+                                                psutil.Process(bridge.pid), options.clients,
+                                                options.rate))
             out, _ = publisher.communicate(timeout=10)
             published_fps = json.loads(out.decode().strip().splitlines()[-1])['frames_per_s']
-            _report(baseline, loaded, published_fps)
+            _report(baseline, loaded, published_fps, options.rate)
         finally:
             reference.close()
             for process in (publisher, bridge):

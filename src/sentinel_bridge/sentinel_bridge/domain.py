@@ -9,6 +9,7 @@ Enumerations mirror the sentinel_msgs constants (a test checks the values).
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -242,6 +243,12 @@ class AuditRecord:
     target: str
     outcome: str
     detail: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, at: datetime, actor: str, action: str, target: str, outcome: str,
+            detail: dict[str, object] | None = None) -> AuditRecord:
+        """A record of an action just taken, with a fresh idempotency key."""
+        return cls(uuid.uuid4().hex, at, actor, action, target, outcome, detail or {})
 
 
 @dataclass(frozen=True)

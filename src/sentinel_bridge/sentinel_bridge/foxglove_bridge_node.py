@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, Log, ParameterDescriptor
+from rcl_interfaces.msg import Log
 from rclpy.client import Client
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -30,9 +30,11 @@ from sentinel_msgs.msg import (Alert, DetectionArray, FleetState, NodeHeartbeat,
                                TrackArray, VehicleState, ZoneArray)
 from sentinel_msgs.srv import AcknowledgeAlert, CommandVehicle, TriggerEstop
 from sentinel_sim.geo import enu_to_wgs84
+from sentinel_sim.site_config import SiteConfigError
 
 from sentinel_bridge import foxglove_ros as ros
 from sentinel_bridge import foxglove_topics as topics
+from sentinel_bridge.audit_spool import JOURNAL_NAME, AuditSpool, open_database
 from sentinel_bridge.auth import DEFAULT_AUDIENCE, MAX_TTL_S, TokenService, load_or_create_secret
 from sentinel_bridge.foxglove_actions import (ACKNOWLEDGE_SERVICE, COMMAND_SERVICE,
                                               ESTOP_SERVICE, OperatorActions)
@@ -52,9 +54,12 @@ from sentinel_bridge.foxglove_site import SiteView, load_site_view
 from sentinel_bridge.foxglove_status import (AlertBoard, HealthTable, alert_record, map_overlay,
                                              rosout_line, safety_status, track_fix, vehicle_fix,
                                              vehicle_status, vehicles_table)
+from sentinel_bridge.operator_api_config import DEFAULT_DATA_DIR, DEFAULT_DB_URL
+from sentinel_bridge.persistence.database import parse_db_url
 from sentinel_common.entry_point import run_node
 from sentinel_common.heartbeat import Health
 from sentinel_common.heartbeat_publisher import HeartbeatPublisher
+from sentinel_common.parameters import StartupError, data_directory, declare, require_text
 from sentinel_common.qos import EVENT_QOS, HEARTBEAT_QOS, LATCHED_QOS, SENSOR_QOS
 
 NODE_NAME = 'foxglove_bridge'
@@ -72,10 +77,6 @@ _STATS_PERIOD = 1.0
 _GIL_SWITCH_INTERVAL = 0.0005
 
 
-def _describe(text: str, **ranges: Any) -> ParameterDescriptor:
-    return ParameterDescriptor(description=text, **ranges)
-
-
 @dataclass(frozen=True)
 class BridgeConfig:
     """The node's parameters, validated."""
@@ -83,8 +84,9 @@ class BridgeConfig:
     host: str                    # address the WebSocket binds to
     port: int                    # 0: any free port (logged)
     site_config: str             # optional site YAML for scenery, mounts and the map origin
-    auth_data_dir: str           # where the operator API's token secret file lives
+    auth_data_dir: str           # the operator API's data_dir: token secret, audit journal
     auth_audience: str           # token audience, shared with the operator API
+    db_url: str                  # the operator API's database, for the audit chain
     jpeg_quality: int            # 1..100
     image_decimation: int        # keep every n-th pixel per axis before JPEG
     encoder_threads: int         # JPEG encoder threads
@@ -103,15 +105,18 @@ class FoxgloveBridgeNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         self.config = self._read_parameters()
         self.heartbeat = HeartbeatPublisher(self)
-        self._site: SiteView | None = (load_site_view(self.config.site_config)
-                                       if self.config.site_config else None)
+        self._site = self._load_site()
         self._ros_clients: dict[str, Client] = {
             ESTOP_SERVICE: self.create_client(TriggerEstop, ESTOP_SERVICE),
             ACKNOWLEDGE_SERVICE: self.create_client(AcknowledgeAlert, ACKNOWLEDGE_SERVICE),
             COMMAND_SERVICE: self.create_client(CommandVehicle, COMMAND_SERVICE),
         }
+        self._gate_problem = ''   # why operator actions are off, if they are
+        self._audit = AuditSpool(open_database(self.config.db_url, self.get_logger()),
+                                 Path(self.config.auth_data_dir) / JOURNAL_NAME,
+                                 self.get_logger())
         actions = OperatorActions(self._make_gate(), self._call, self.get_logger(),
-                                  self._log_event, clock_ns=self._now_ns)
+                                  self._log_event, self._audit, clock_ns=self._now_ns)
         self._server = LiveServer(
             self.config.host, self.config.port, self._foxglove_services(actions),
             self.get_logger(), jpeg_quality=self.config.jpeg_quality,
@@ -145,51 +150,61 @@ class FoxgloveBridgeNode(Node):
     # ------------------------------------------------------------ parameters
 
     def _read_parameters(self) -> BridgeConfig:
-        def integer(name: str, default: int, low: int, high: int, text: str) -> int:
-            self.declare_parameter(name, default, _describe(
-                text, integer_range=[IntegerRange(from_value=low, to_value=high, step=1)]))
-            value = self.get_parameter(name).value
-            if not low <= value <= high:
-                raise ValueError(f'parameter {name}: {value} is out of range [{low}, {high}]')
-            return int(value)
-
-        def real(name: str, default: float, low: float, high: float, text: str) -> float:
-            self.declare_parameter(name, default, _describe(
-                text, floating_point_range=[FloatingPointRange(from_value=low, to_value=high)]))
-            value = float(self.get_parameter(name).value)
-            if not (math.isfinite(value) and low <= value <= high) or value <= 0.0:
-                raise ValueError(f'parameter {name}: {value} is out of range ({low}, {high}]')
+        def positive(name: str, default: float, high: float, description: str) -> float:
+            value = float(declare(self, name, default, description, 0.0, high))
+            if not value > 0.0:
+                raise StartupError(f'parameter {name}: must be > 0, got {value}')
             return value
 
-        def text(name: str, default: str, description: str) -> str:
-            self.declare_parameter(name, default, _describe(description))
-            return str(self.get_parameter(name).value)
-
+        db_url = str(declare(self, 'db_url', DEFAULT_DB_URL,
+                             'operations database of the operator API (SQLAlchemy URL): '
+                             'operator actions taken here are appended to its audit log'))
+        try:
+            parse_db_url(db_url)
+        except ValueError as error:
+            raise StartupError(f'parameter db_url: {error}') from None
         return BridgeConfig(
-            host=text('host', '127.0.0.1', 'address the Foxglove WebSocket binds to'),
-            port=integer('port', 8765, 0, 65535, 'Foxglove WebSocket port; 0 picks a free one'),
-            site_config=text('site_config', '', 'site YAML (scenery, camera mounts, map '
-                                                'origin); empty: zones from /zones only'),
-            auth_data_dir=text('auth_data_dir', str(Path.home() / '.local/share/sentinel'),
-                               'directory of the operator API token secret (jwt_secret); '
-                               'SENTINEL_JWT_SECRET overrides it'),
-            auth_audience=text('auth_audience', DEFAULT_AUDIENCE, 'operator token audience'),
-            jpeg_quality=integer('jpeg_quality', 75, 1, 100, 'JPEG quality of camera images'),
-            image_decimation=integer('image_decimation', 1, 1, 8,
-                                     'keep every n-th pixel per axis before compressing'),
-            encoder_threads=integer('encoder_threads', 1, 1, 8, 'JPEG encoder threads'),
-            scene_rate=real('scene_rate', 5.0, 0.0, _MAX_SCENE_RATE,
-                            'Hz of the live scene, transforms and status tables'),
-            vehicle_stale_after=real('vehicle_stale_after', 2.0, 0.0, 3600.0,
-                                     's without state before a vehicle is drawn stale'),
-            heartbeat_stale_after=real('heartbeat_stale_after', 1.0, 0.0, 3600.0,
-                                       's without heartbeats before a node is stale'),
-            heartbeat_stuck_after=real('heartbeat_stuck_after', 5.0, 0.0, 3600.0,
-                                       's without progress before a node is stuck'),
-            discovery_period=real('discovery_period', 1.0, 0.0, 60.0,
-                                  's between looks for new camera and vehicle topics'),
-            service_timeout=real('service_timeout', 5.0, 0.0, 60.0,
-                                 's to wait for the safety watchdog or alert owner to answer'))
+            host=require_text('host', declare(self, 'host', '127.0.0.1',
+                                              'address the Foxglove WebSocket binds to')),
+            port=int(declare(self, 'port', 8765, 'Foxglove WebSocket port; 0 picks a free one',
+                             0, 65535)),
+            site_config=str(declare(self, 'site_config', '',
+                                    'site YAML (scenery, camera mounts, map origin); '
+                                    'empty: zones from /zones only')),
+            auth_data_dir=str(data_directory('auth_data_dir', declare(
+                self, 'auth_data_dir', DEFAULT_DATA_DIR,
+                'the operator API data_dir: token secret (jwt_secret; SENTINEL_JWT_SECRET '
+                'overrides it); the audit queue journal of this node goes there too'))),
+            auth_audience=require_text('auth_audience', declare(
+                self, 'auth_audience', DEFAULT_AUDIENCE, 'operator token audience')),
+            db_url=db_url,
+            jpeg_quality=int(declare(self, 'jpeg_quality', 75, 'JPEG quality of camera images',
+                                     1, 100)),
+            image_decimation=int(declare(self, 'image_decimation', 1, 'keep every n-th pixel '
+                                         'per axis before compressing', 1, 8)),
+            encoder_threads=int(declare(self, 'encoder_threads', 1, 'JPEG encoder threads',
+                                        1, 8)),
+            scene_rate=positive('scene_rate', 5.0, _MAX_SCENE_RATE,
+                                'Hz of the live scene, transforms and status tables'),
+            vehicle_stale_after=positive('vehicle_stale_after', 2.0, 3600.0,
+                                         's without state before a vehicle is drawn stale'),
+            heartbeat_stale_after=positive('heartbeat_stale_after', 1.0, 3600.0,
+                                           's without heartbeats before a node is stale'),
+            heartbeat_stuck_after=positive('heartbeat_stuck_after', 5.0, 3600.0,
+                                           's without progress before a node is stuck'),
+            discovery_period=positive('discovery_period', 1.0, 60.0,
+                                      's between looks for new camera and vehicle topics'),
+            service_timeout=positive('service_timeout', 5.0, 60.0,
+                                     's to wait for the safety watchdog or alert owner'))
+
+    def _load_site(self) -> SiteView | None:
+        """The site's scenery and mounts, or None without site_config; bad files stop the start."""
+        if not self.config.site_config:
+            return None
+        try:
+            return load_site_view(self.config.site_config)
+        except SiteConfigError as error:
+            raise StartupError(f'parameter site_config: {error}') from None
 
     def _make_gate(self) -> OperatorGate:
         """The token gate; without a usable secret it refuses every action (fails closed)."""
@@ -199,8 +214,7 @@ class FoxgloveBridgeNode(Node):
         except (OSError, ValueError) as error:
             reason = f'token secret unavailable ({error})'
             self.get_logger().error(f'operator actions disabled: {reason}')
-            self.heartbeat.state.set_health(Health.DEGRADED, f'operator actions disabled: '
-                                                             f'{reason}')
+            self._gate_problem = f'operator actions disabled: {reason}'
             return OperatorGate(None, reason)
         return OperatorGate(tokens)
 
@@ -397,8 +411,21 @@ class FoxgloveBridgeNode(Node):
         batches = self._server.stats.batches
         self.heartbeat.state.record_progress(batches - self._batches_seen)
         self._batches_seen = batches
+        self._update_health()
+
+    def _update_health(self) -> None:
+        """ERROR when the server's threads died; DEGRADED while actions are off or unaudited."""
         if not self._server.alive:
             self.heartbeat.state.set_health(Health.ERROR, 'Foxglove sender or encoder stopped')
+            return
+        audit = self._audit.stats()
+        problems = [self._gate_problem]
+        if not self._audit.database_available:
+            problems.append(f'database unavailable; {audit.pending} audit entries queued')
+        if audit.refused:
+            problems.append(f'audit queue overflowed: {audit.refused} entries lost')
+        reason = '; '.join(p for p in problems if p)
+        self.heartbeat.state.set_health(Health.DEGRADED if reason else Health.OK, reason)
 
     def _now_ns(self) -> int:
         """The node's clock (simulated time under use_sim_time, like the message stamps)."""
@@ -452,6 +479,9 @@ class FoxgloveBridgeNode(Node):
         server = getattr(self, '_server', None)
         if server is not None:
             server.stop()
+        audit = getattr(self, '_audit', None)
+        if audit is not None:
+            audit.close()
         super().destroy_node()
 
 

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -40,8 +39,10 @@ from sentinel_bridge.persistence.database import Database, describe_url, parse_d
 from sentinel_bridge.persistence.outbox import DEFAULT_MAX_RECORDS, JOURNAL_NAME, Outbox
 from sentinel_bridge.persistence.worker import PersistenceWorker
 from sentinel_bridge.rclpy_gateway import RclpyGateway
+from sentinel_common.entry_point import EXIT_CONFIGURATION_ERROR
 from sentinel_common.heartbeat import Health
 from sentinel_common.heartbeat_publisher import HeartbeatPublisher
+from sentinel_common.parameters import StartupError, declare
 from sentinel_common.qos import EVENT_QOS, LATCHED_QOS, SENSOR_QOS
 
 # Shared topics this node listens to (docs/ros_graph.md).
@@ -113,33 +114,33 @@ class OperatorApiNode(Node):
                  f'(OpenAPI at /docs)')
 
     def _read_parameters(self) -> OperatorApiConfig:
-        def declare(name: str, default: Any, description: str, **ranges: Any) -> Any:
-            descriptor = ParameterDescriptor(description=description, **ranges)
-            return self.declare_parameter(name, default, descriptor).value
-
-        return make_config(
-            host=declare('host', DEFAULT_HOST, 'address the HTTP API binds to'),
-            port=declare('port', DEFAULT_PORT, 'HTTP port; 0 picks a free one (logged)',
-                         integer_range=[IntegerRange(from_value=0, to_value=MAX_PORT, step=1)]),
-            db_url=declare('db_url', DEFAULT_DB_URL,
-                           'SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://...'),
-            data_dir=declare('data_dir', DEFAULT_DATA_DIR,
-                             'token secret, retry queue journal (and the default SQLite file)'),
-            token_ttl_s=declare('token_ttl_s', DEFAULT_TOKEN_TTL_S, 'token lifetime, seconds',
-                                floating_point_range=[FloatingPointRange(
-                                    from_value=1.0, to_value=MAX_TTL_S)]),
-            service_timeout_s=declare('service_timeout_s', DEFAULT_SERVICE_TIMEOUT_S,
-                                      'wait for a ROS service answer before HTTP 504, seconds',
-                                      floating_point_range=[FloatingPointRange(
-                                          from_value=0.1, to_value=MAX_SERVICE_TIMEOUT_S)]),
-            estop_release_window_s=declare('estop_release_window_s', DEFAULT_WINDOW_S,
-                                           'time for the second supervisor to confirm, seconds',
-                                           floating_point_range=[FloatingPointRange(
-                                               from_value=1.0, to_value=MAX_WINDOW_S)]),
-            telemetry_period_s=declare('telemetry_period_s', DEFAULT_TELEMETRY_PERIOD_S,
-                                       'spacing of stored telemetry per vehicle, seconds'),
-            queue_max_records=declare('queue_max_records', DEFAULT_MAX_RECORDS,
-                                      'bound of the database retry queue, records'))
+        """Declared with descriptions and ranges; make_config checks what ranges cannot."""
+        node = self
+        try:
+            return make_config(
+                host=declare(node, 'host', DEFAULT_HOST, 'address the HTTP API binds to'),
+                port=declare(node, 'port', DEFAULT_PORT, 'HTTP port; 0 picks a free one (logged)',
+                             0, MAX_PORT),
+                db_url=declare(node, 'db_url', DEFAULT_DB_URL,
+                               'SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://...'),
+                data_dir=declare(node, 'data_dir', DEFAULT_DATA_DIR,
+                                 'token secret, retry queue journal (and the default SQLite '
+                                 'file)'),
+                token_ttl_s=declare(node, 'token_ttl_s', DEFAULT_TOKEN_TTL_S,
+                                    'token lifetime, seconds', 1.0, MAX_TTL_S),
+                service_timeout_s=declare(node, 'service_timeout_s', DEFAULT_SERVICE_TIMEOUT_S,
+                                          'wait for a ROS service answer before HTTP 504, '
+                                          'seconds', 0.1, MAX_SERVICE_TIMEOUT_S),
+                estop_release_window_s=declare(node, 'estop_release_window_s', DEFAULT_WINDOW_S,
+                                               'time for the second supervisor to confirm, '
+                                               'seconds', 1.0, MAX_WINDOW_S),
+                telemetry_period_s=declare(node, 'telemetry_period_s',
+                                           DEFAULT_TELEMETRY_PERIOD_S,
+                                           'spacing of stored telemetry per vehicle, seconds'),
+                queue_max_records=declare(node, 'queue_max_records', DEFAULT_MAX_RECORDS,
+                                          'bound of the database retry queue, records'))
+        except ValueError as error:
+            raise StartupError(f'parameter {error}') from None
 
     # -- subscriptions: message -> record -> live state, stream, database -----------
 
@@ -238,6 +239,9 @@ def main(args: list[str] | None = None) -> int:
         server.run(sockets=[node.socket])
     except KeyboardInterrupt:
         pass  # Ctrl-C before uvicorn took over the signal
+    except StartupError as error:
+        rclpy.logging.get_logger('operator_api').fatal(f'cannot start: {error}')
+        return EXIT_CONFIGURATION_ERROR
     finally:
         executor.shutdown(timeout_sec=2.0)
         if node is not None:

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -25,6 +24,7 @@ from sentinel_bridge.recording import (COMPRESSIONS, McapRecorder, RecordingErro
 from sentinel_common.entry_point import run_node
 from sentinel_common.heartbeat import Health
 from sentinel_common.heartbeat_publisher import HeartbeatPublisher
+from sentinel_common.parameters import StartupError, data_directory, declare
 
 NODE_NAME = 'recorder'
 # What is recorded by default: everything the later steps (audit, dataset
@@ -55,41 +55,38 @@ class RecorderNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.heartbeat = HeartbeatPublisher(self)
-        self.declare_parameter('data_dir', str(Path.home() / '.local/share/sentinel/recordings'),
-                               ParameterDescriptor(description='directory of the MCAP files '
-                                                               'and their index.json'))
-        self.declare_parameter('topics', DEFAULT_TOPICS, ParameterDescriptor(
-            description='topics to record; shell patterns such as /cameras/*/image_raw'))
-        self.declare_parameter('max_file_size_mb', 512, ParameterDescriptor(
-            description='rotate after this many MiB',
-            integer_range=[IntegerRange(from_value=1, to_value=1_000_000, step=1)]))
-        self.declare_parameter('max_file_duration', 300.0, ParameterDescriptor(
-            description='rotate after this many seconds',
-            floating_point_range=[FloatingPointRange(from_value=1.0, to_value=86_400.0)]))
-        self.declare_parameter('max_total_size_mb', 0, ParameterDescriptor(
-            description='delete the oldest files beyond this many MiB; 0 keeps everything',
-            integer_range=[IntegerRange(from_value=0, to_value=100_000_000, step=1)]))
-        self.declare_parameter('compression', 'lz4', ParameterDescriptor(
-            description=f'chunk compression: {", ".join(COMPRESSIONS)}'))
-        self.declare_parameter('discovery_period', 1.0, ParameterDescriptor(
-            description='seconds between looks for new matching topics',
-            floating_point_range=[FloatingPointRange(from_value=0.05, to_value=60.0)]))
-        value = self.get_parameter
-        self._patterns = [str(p) for p in value('topics').value]
+        data_dir = data_directory('data_dir', declare(
+            self, 'data_dir', str(Path.home() / '.local/share/sentinel/recordings'),
+            'directory of the MCAP files and their index.json'))
+        self._patterns = [str(p) for p in declare(
+            self, 'topics', DEFAULT_TOPICS,
+            'topics to record; shell patterns such as /cameras/*/image_raw')]
         if not self._patterns:
-            raise ValueError('parameter topics: give at least one topic or pattern')
-        self.recorder = McapRecorder(
-            value('data_dir').value,
-            RotationPolicy(int(value('max_file_size_mb').value) * _BYTES_PER_MB,
-                           int(float(value('max_file_duration').value) * _NS_PER_S)),
-            compression=str(value('compression').value),
-            max_total_bytes=int(value('max_total_size_mb').value) * _BYTES_PER_MB,
-            log=self.get_logger().info)
+            raise StartupError('parameter topics: give at least one topic or pattern')
+        max_file_size_mb = declare(self, 'max_file_size_mb', 512, 'rotate after this many MiB',
+                                   1, 1_000_000)
+        max_file_duration = declare(self, 'max_file_duration', 300.0,
+                                    'rotate after this many seconds', 1.0, 86_400.0)
+        max_total_size_mb = declare(self, 'max_total_size_mb', 0, 'delete the oldest files '
+                                    'beyond this many MiB; 0 keeps everything', 0, 100_000_000)
+        compression = declare(self, 'compression', 'lz4',
+                              f'chunk compression: {", ".join(COMPRESSIONS)}')
+        discovery_period = declare(self, 'discovery_period', 1.0,
+                                   'seconds between looks for new matching topics', 0.05, 60.0)
+        rotation = RotationPolicy(int(max_file_size_mb) * _BYTES_PER_MB,
+                                  int(float(max_file_duration) * _NS_PER_S))
+        try:
+            self.recorder = McapRecorder(
+                data_dir, rotation, compression=str(compression),
+                max_total_bytes=int(max_total_size_mb) * _BYTES_PER_MB,
+                log=self.get_logger().info)
+        except ValueError as error:
+            raise StartupError(f'parameter compression: {error}') from None
         self._recording: set[str] = set()
         self._refused: set[str] = set()
         self.get_logger().info(f'recording {", ".join(self._patterns)} to '
                                f'{self.recorder.data_dir}')
-        self.create_timer(float(value('discovery_period').value), self._discover)
+        self.create_timer(float(discovery_period), self._discover)
         self.create_timer(1.0, self._tick)
         self._discover()
 

@@ -26,6 +26,8 @@ from sentinel_bridge import foxglove_topics as topics
 from sentinel_bridge.auth import DEFAULT_AUDIENCE, SECRET_ENV_VAR, Role, TokenService
 from sentinel_bridge.foxglove_bridge_node import FoxgloveBridgeNode
 from sentinel_bridge.foxglove_client import FoxgloveClient, protobuf_fields
+from sentinel_bridge.persistence import store
+from sentinel_bridge.persistence.database import Database
 from sentinel_common.qos import SENSOR_QOS
 
 pytestmark = pytest.mark.ros
@@ -46,6 +48,7 @@ def graph(monkeypatch, tmp_path):
     rclpy.init(domain_id=DOMAIN)
     bridge = FoxgloveBridgeNode(parameter_overrides=[
         Parameter('port', value=0), Parameter('auth_data_dir', value=str(tmp_path)),
+        Parameter('db_url', value=f'sqlite:///{tmp_path}/sentinel.db'),
         Parameter('discovery_period', value=0.2), Parameter('scene_rate', value=10.0),
         Parameter('service_timeout', value=5.0)])
     helper = Node('e2e_helper')
@@ -108,7 +111,7 @@ async def _receive(client, wanted, timeout):
     return got
 
 
-def test_client_receives_jpeg_and_vehicle_state_and_only_operators_may_stop(graph):
+def test_client_receives_jpeg_and_vehicle_state_and_only_operators_may_stop(graph, tmp_path):
     bridge, estops = graph
     image_topic = topics.camera_image(CAMERA)
     state_topic = topics.vehicle_status(VEHICLE)
@@ -152,3 +155,19 @@ def test_client_receives_jpeg_and_vehicle_state_and_only_operators_may_stop(grap
     (request,) = estops
     assert request.requested_by == 'olivia' and request.reason == 'intruder at gate'
     assert bridge._server.stats.images_encoded >= 1
+
+    # Both the refusal and the e-stop are in the operator API's audit chain.
+    assert bridge._audit.wait_idle(TIMEOUT)
+    database = Database.open(f'sqlite:///{tmp_path}/sentinel.db')
+    try:
+        with database.read() as session:
+            entries = store.query_audit(session, store.AuditFilter())
+            report = store.verify_audit(session)
+    finally:
+        database.close()
+    assert [(e.actor, e.action, e.target, e.outcome) for e in entries] == [
+        ('victor', 'permission_denied', 'foxglove trigger_estop', 'refused'),
+        ('olivia', 'engage_estop', 'fleet', 'engaged')]
+    detail = json.loads(entries[1].detail_json)
+    assert detail['via'] == 'foxglove' and detail['reason'] == 'intruder at gate'
+    assert report.ok and report.checked == 2

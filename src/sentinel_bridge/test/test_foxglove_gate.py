@@ -29,6 +29,17 @@ class FakeLogger:
         self.lines.append(('warning', message))
 
 
+class FakeAudit:
+    """Collects audit entries as the spool would append them."""
+
+    def __init__(self):
+        self.entries = []
+
+    def record(self, actor, action, target, outcome, detail):
+        self.entries.append((actor, action, target, outcome, detail))
+        return True
+
+
 class FakeGraph:
     """Stands in for the ROS services: records requests, answers like the real servers."""
 
@@ -55,9 +66,9 @@ class FakeGraph:
 
 @pytest.fixture
 def world():
-    graph, logger, recorded = FakeGraph(), FakeLogger(), []
+    graph, logger, recorded, audit = FakeGraph(), FakeLogger(), [], FakeAudit()
     actions = OperatorActions(OperatorGate(TOKENS), graph, logger,
-                              lambda level, message: recorded.append(message))
+                              lambda level, message: recorded.append(message), audit)
     return actions, graph, logger, recorded
 
 
@@ -132,6 +143,42 @@ def test_command_goes_to_the_safety_gate_and_the_verdict_comes_back(world):
     assert answer['verdict']['decision'] == 'approved_with_changes'
     assert answer['verdict']['reasons'] == ['speed clamped to 8 m/s']
     assert answer['speed_limit'] == 8.0 and answer['ok']
+
+
+def test_every_action_and_denial_is_audited_with_the_token_user_via_foxglove():
+    graph, audit = FakeGraph(), FakeAudit()
+    actions = OperatorActions(OperatorGate(TOKENS), graph, FakeLogger(), lambda *_: None, audit)
+    operator = TOKENS.issue('olga', Role.OPERATOR)
+    with pytest.raises(ServiceRefused):
+        actions.trigger_estop(1, _body(token=TOKENS.issue('vic', Role.VIEWER)))
+    with pytest.raises(ServiceRefused):  # no token: nobody to name, nothing audited
+        actions.trigger_estop(1, _body(reason='anonymous'))
+    actions.trigger_estop(2, _body(token=operator, scope='vehicle', vehicle_ids=['drone_1'],
+                                   reason='intruder'))
+    actions.acknowledge_alert(2, _body(token=operator, alert_id='A-9', note='seen'))
+    actions.command_vehicle(2, _body(token=operator, vehicle_id='drone_1', command='goto',
+                                     x=1, y=2, z=3))
+
+    def no_answer(service, request):
+        raise ServiceRefused(f'{service} did not answer within 5 s')
+
+    silent = OperatorActions(OperatorGate(TOKENS), no_answer, FakeLogger(), lambda *_: None,
+                             audit)
+    with pytest.raises(ServiceRefused, match='did not answer'):
+        silent.command_vehicle(3, _body(token=operator, vehicle_id='drone_2', command='hold'))
+
+    assert [entry[:4] for entry in audit.entries] == [
+        ('vic', 'permission_denied', 'foxglove trigger_estop', 'refused'),
+        ('olga', 'engage_estop', 'vehicle', 'engaged'),
+        ('olga', 'acknowledge_alert', 'A-9', 'ok'),
+        ('olga', 'command_vehicle', 'drone_1', 'approved_with_changes'),
+        ('olga', 'command_vehicle', 'drone_2', 'timeout')]
+    details = [entry[4] for entry in audit.entries]
+    assert all(d['via'] == 'foxglove' for d in details)
+    assert details[0]['permission'] == 'engage_estop' and details[0]['client_id'] == 1
+    assert details[1]['vehicle_ids'] == ['drone_1'] and details[1]['reason'] == 'intruder'
+    assert details[3]['target'] == {'x': 1, 'y': 2, 'z': 3}
+    assert details[3]['command_id'] == graph.calls[-1][1].command.command_id
 
 
 def test_bad_requests_name_the_key_and_never_reach_ros(world):

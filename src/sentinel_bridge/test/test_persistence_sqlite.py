@@ -78,15 +78,20 @@ def test_ros_events_are_idempotent(database, helpers):
                                 verdict=Verdict(Decision.APPROVED_WITH_CHANGES, ('speed clamped',)))
     event = EstopEvent('estop-engaged:x', 'engaged', T0, actor='alice')
     task = TaskRecord('t1', TaskType.PATROL, TaskState.ACTIVE, T0, route=(Point(1, 1), Point(2, 2)))
-    records = [alert, acked, snapshot(), verdict_cmd, event, task, audit(1)]
-    for _ in range(3):   # replayed twice after the first write
+    samples = [snapshot(at=T0 + timedelta(seconds=i)) for i in range(3)]
+    records = [alert, samples[0], samples[1], acked, samples[2], samples[0], verdict_cmd, event,
+               task, audit(1)]
+    for replay in range(3):   # replayed twice after the first write
         with database.write() as session:
-            for record in records:
-                store.ingest(session, record)
+            if replay % 2:
+                store.ingest_many(session, records)   # the writer's batches
+            else:
+                for record in records:
+                    store.ingest(session, record)
     with database.read() as session:
         history = store.alert_history(session, 'a1')
         assert [(h.state, h.changed_by) for h in history] == [(0, ''), (1, 'bob')]
-        assert store.count_telemetry(session, 'drone_1') == 1
+        assert store.count_telemetry(session, 'drone_1') == 3
         assert session.scalar(select(func.count()).select_from(schema.Command)) == 1
         assert len(store.list_estop_events(session)) == 1
         assert store.get_task(session, 't1').route_json == '[[1, 1, 0.0], [2, 2, 0.0]]'
@@ -151,6 +156,64 @@ def test_audit_chain_detects_a_deleted_entry(database):
         report = store.verify_audit(session)
     assert (report.ok, report.first_broken_seq) == (False, 3)
     assert 'missing' in report.reason
+
+
+# Appends to the chain from another process, as the Foxglove bridge and the user CLI do.
+_APPENDER = """
+import sys
+from datetime import datetime, timezone
+from sentinel_bridge.domain import AuditRecord
+from sentinel_bridge.persistence import store
+from sentinel_bridge.persistence.database import Database
+database = Database.open(sys.argv[1], run_migrations=False)
+for index in range(int(sys.argv[3])):
+    with database.write() as session:
+        store.append_audit(session, AuditRecord.new(datetime.now(timezone.utc), sys.argv[2],
+                                                    'engage_estop', 'fleet', 'engaged'))
+"""
+
+
+def test_processes_appending_at_once_keep_one_unbroken_chain(database):
+    """Each append reads the chain head under the write lock: no lost or forked links."""
+    import subprocess
+    import sys
+    url = str(database.engine.url)
+    with database.read() as session:
+        before = store.verify_audit(session).checked
+    writers = [subprocess.Popen([sys.executable, '-c', _APPENDER, url, f'writer{n}', '40'])
+               for n in range(3)]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0, 0]
+    with database.read() as session:
+        report = store.verify_audit(session)
+        actors = [e.actor for e in store.iter_audit(session) if e.actor.startswith('writer')]
+    assert report.ok, report.reason
+    assert report.checked == before + 120 and len(actors) == 120
+
+
+def test_audit_spool_keeps_entries_through_an_outage_and_appends_them_once(database, tmp_path):
+    """The bridge's door: journal first; entries wait while the database is down."""
+    import logging
+    from sentinel_bridge.audit_spool import AuditSpool, open_database
+    log = logging.getLogger('test.audit_spool')
+    journal = tmp_path / 'audit_queue.jsonl'
+    # Nothing listens on port 1: PostgreSQL is "down" for this spool's whole life.
+    down = open_database('postgresql+psycopg://sentinel@127.0.0.1:1/sentinel', log)
+    spool = AuditSpool(down, journal, log)
+    assert spool.record('olga', 'engage_estop', 'fleet', 'engaged', {'via': 'foxglove'})
+    assert not spool.wait_idle(1.0) and not spool.database_available
+    spool.close()
+    assert 'engage_estop' in journal.read_text()
+
+    # Respawned against a reachable database: the journal is replayed into the chain.
+    spool = AuditSpool(database, journal, log)
+    assert spool.wait_idle(30.0)
+    with database.read() as session:
+        entries = [e for e in store.iter_audit(session) if e.actor == 'olga']
+        assert store.verify_audit(session).ok
+    assert [(e.action, e.target, json.loads(e.detail_json)) for e in entries] == [
+        ('engage_estop', 'fleet', {'via': 'foxglove'})]
+    spool.close()
+    assert journal.read_text() == ''
 
 
 def test_audit_api_queries_verifies_and_exports(api):

@@ -6,7 +6,6 @@ stub gateway and a throwaway database. Handlers reach it through `context()`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,8 +46,7 @@ class ApiContext:
     def audit_record(self, actor: str, action: str, target: str, outcome: str,
                      detail: dict[str, object] | None = None) -> AuditRecord:
         """A new audit record stamped now, with a fresh idempotency key."""
-        return AuditRecord(key=uuid.uuid4().hex, at=self.clock(), actor=actor, action=action,
-                           target=target, outcome=outcome, detail=detail or {})
+        return AuditRecord.new(self.clock(), actor, action, target, outcome, detail)
 
     def persist_after_effect(self, records: list[store.IngestRecord]) -> None:
         """Store records of an action that already took effect on the ROS side.

@@ -5,7 +5,11 @@ reached through psycopg 3 (`postgresql+psycopg://`). Every driver error that
 means "the database cannot be reached right now" becomes DatabaseUnavailable,
 which the HTTP layer answers with 503 and the ingest worker with a retry.
 Writes are serialised within the process (the audit chain needs a single
-writer, and SQLite allows only one anyway).
+writer, and SQLite allows only one anyway) and, on SQLite, across processes:
+a write transaction starts with BEGIN IMMEDIATE, so the operator API, the
+Foxglove bridge and the user CLI appending to the audit chain each read the
+chain's head only once they hold the write lock (PostgreSQL uses an advisory
+lock for the same purpose, see store.append_audit).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +34,8 @@ SQLITE_BUSY_TIMEOUT_S = 5.0
 MIGRATIONS_DIR = Path(__file__).resolve().parent / 'migrations'
 # URL schemes accepted for db_url.
 SUPPORTED_DRIVERS = ('sqlite', 'sqlite+pysqlite', 'postgresql+psycopg')
+# Execution option marking a transaction that will write (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = 'sentinel_write'
 
 
 class DatabaseUnavailable(Exception):
@@ -64,21 +70,33 @@ def make_engine(url: str) -> Engine:
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={'timeout': SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine, 'connect', _configure_sqlite)
-        with engine.connect() as connection:
-            # WAL is a property of the file: set once, readers then never block the writer.
-            connection.exec_driver_sql('PRAGMA journal_mode=WAL')
+        event.listen(engine, 'begin', _begin_sqlite)
+        with engine.connect():
+            pass  # the first connection switches the file to WAL (_configure_sqlite)
         return engine
     return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5,
                          connect_args={'connect_timeout': CONNECT_TIMEOUT_S})
 
 
 def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
-    """Per connection: foreign keys on (SQLite defaults them off); in WAL mode, NORMAL
-    sync is durable against process crashes and much cheaper than FULL."""
+    """Per connection: WAL (a property of the file, so a no-op once set: readers never
+    block the writer), foreign keys on (SQLite defaults them off), NORMAL sync (in WAL
+    mode durable against process crashes and much cheaper than FULL), and transactions
+    begun by SQLAlchemy rather than by the driver (see _begin_sqlite)."""
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute('PRAGMA journal_mode=WAL')
     cursor.execute('PRAGMA foreign_keys=ON')
     cursor.execute('PRAGMA synchronous=NORMAL')
     cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    """BEGIN IMMEDIATE for writes, so a transaction reads (the audit chain's head, say)
+    under the write lock it will need; the driver's own implicit BEGIN comes only at the
+    first INSERT, after such a read, and another process could append in between."""
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql('BEGIN IMMEDIATE' if immediate else 'BEGIN')
 
 
 def migrate(engine: Engine) -> None:
@@ -86,7 +104,8 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option('script_location', str(MIGRATIONS_DIR))
     with _unavailable_as_exception():
-        with engine.begin() as connection:
+        with engine.connect() as connection, \
+                connection.execution_options(**{WRITE_OPTION: True}).begin():
             config.attributes['connection'] = connection
             command.upgrade(config, 'head')
 
@@ -126,6 +145,8 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(engine, expire_on_commit=False,
+                                            execution_options={WRITE_OPTION: True})
         self._write_lock = threading.Lock()
 
     @classmethod
@@ -140,7 +161,7 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One transaction that commits on success and rolls back on any error."""
         with self._write_lock, _unavailable_as_exception():
-            with self._sessions() as session, session.begin():
+            with self._write_sessions() as session, session.begin():
                 yield session
 
     @contextmanager

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from sentinel_bridge.codec import decode, encode
 from sentinel_bridge.domain import (AlertAction, AlertRecord, AuditRecord, CommandRecord,
@@ -75,6 +76,7 @@ class Outbox:
         self._on_error = on_error or (lambda _message: None)
         self._lock = threading.Lock()
         self._queue: deque[tuple[int, IngestRecord]] = deque()
+        self._handle: TextIO | None = None   # the journal, open for appending
         self._next_seq = 1
         self._committed_in_journal = 0
         self._droppable = 0
@@ -129,6 +131,11 @@ class Outbox:
         with self._lock:
             return len(self._queue)
 
+    def close(self) -> None:
+        """Close the journal file (what is queued stays in it for the next start)."""
+        with self._lock:
+            self._close_handle_locked()
+
     def stats(self) -> OutboxStats:
         """Counters for the health endpoint and the heartbeat."""
         with self._lock:
@@ -151,6 +158,14 @@ class Outbox:
         self._queue = kept
         self._rewrite_locked()
 
+    def _close_handle_locked(self) -> None:
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            except OSError as error:
+                self._on_error(f'retry queue journal {self._journal} not closable ({error})')
+            self._handle = None
+
     def _line(self, record: IngestRecord) -> str:
         return json.dumps({'kind': _KIND_OF[type(record)], 'record': encode(record)},
                           separators=(',', ':'), allow_nan=True) + '\n'
@@ -159,11 +174,12 @@ class Outbox:
         if self._journal is None:
             return
         try:
-            with self._journal.open('a', encoding='utf-8') as handle:
-                handle.write(self._line(record))
-                handle.flush()
-                if not isinstance(record, DROPPABLE):
-                    os.fsync(handle.fileno())
+            if self._handle is None:  # kept open between appends: one open per rewrite, not per record
+                self._handle = self._journal.open('a', encoding='utf-8')
+            self._handle.write(self._line(record))
+            self._handle.flush()
+            if not isinstance(record, DROPPABLE):
+                os.fsync(self._handle.fileno())
         except OSError as error:
             self._on_error(f'retry queue journal {self._journal} not writable ({error}); '
                            'queued records survive only in memory')
@@ -172,6 +188,7 @@ class Outbox:
         self._committed_in_journal = 0
         if self._journal is None:
             return
+        self._close_handle_locked()
         temp = self._journal.with_suffix('.tmp')
         try:
             with temp.open('w', encoding='utf-8') as handle:

@@ -67,6 +67,7 @@ class PersistenceWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._outbox.close()
 
     def submit(self, record: store.IngestRecord) -> bool:
         """Queue a record for writing; False when the queue refused it (full)."""
@@ -103,8 +104,7 @@ class PersistenceWorker:
         """Write one batch; True when the queue advanced."""
         try:
             with self._database.write() as session:
-                for _seq, record in batch:
-                    store.ingest(session, record)
+                store.ingest_many(session, [record for _seq, record in batch])
         except DatabaseUnavailable as error:
             if self.database_available:
                 self._log.error(f'database unavailable ({error}); {len(self._outbox)} records '
