@@ -7,6 +7,7 @@
     sentinel-models retire VERSION
     sentinel-models import DIR                     # register models/<version>/ as a candidate
     sentinel-models ensure-default                 # register the shipped models; activate if none is
+    sentinel-models evaluate DIR --data DATASET    # score models/<version>/ on another dataset
 """
 
 from __future__ import annotations
@@ -45,7 +46,49 @@ def _parser() -> argparse.ArgumentParser:
     imp = commands.add_parser('import', help='register a model directory as a candidate')
     imp.add_argument('directory', type=Path)
     commands.add_parser('ensure-default', help='register shipped models; activate one if none is')
+    evaluate = commands.add_parser('evaluate', help='score a model directory on a dataset '
+                                   '(no registry change)')
+    evaluate.add_argument('directory', type=Path, help='models/<version>/ (model.onnx + card)')
+    evaluate.add_argument('--data', type=Path, required=True, help='YOLO dataset directory')
+    evaluate.add_argument('--split', default='val', help='which split to score (default val)')
+    evaluate.add_argument('--json', type=Path, default=None, help='also write the metrics here')
     return parser
+
+
+def _evaluate(directory: Path, data: Path, split: str, json_path: Path | None) -> int:
+    """Score a model directory's ONNX file the way training scores its held-out set."""
+    from sentinel_models.dataset import DatasetError, load_dataset
+    from sentinel_models.model_card import CARD_JSON
+    from sentinel_models.training import MODEL_FILE
+    from sentinel_models.model_eval import evaluate_model
+    from sentinel_models.progress import Progress
+
+    card_path = directory / CARD_JSON
+    if not card_path.is_file():
+        raise ValueError(f'{directory}: no {CARD_JSON} (not a model directory)')
+    card = json.loads(card_path.read_text(encoding='utf-8'))
+    try:
+        info = load_dataset(data, splits=(split,))
+    except DatasetError as error:
+        raise ValueError(str(error)) from None
+    names = tuple(card['classes'])
+    if info.names != names:
+        raise ValueError(f'{data}: classes {list(info.names)} differ from the model\'s {list(names)}')
+    progress = Progress('evaluate', len(info.images[split]), 'images')
+    metrics = evaluate_model(directory / card.get('file', MODEL_FILE), names, int(card['input_size']), info, split,
+                             progress.update)
+    progress.close()
+    result = {'model': card['version'], 'dataset': str(data), 'content_hash': info.content_hash,
+              'split': split, 'images': len(info.images[split]), 'metrics': metrics.as_dict()}
+    print(f"{card['version']} on {data} ({split}, {result['images']} images): mAP50 "
+          f'{metrics.map50:.3f}, mAP50-95 {metrics.map50_95:.3f}, precision {metrics.precision:.3f}, '
+          f'recall {metrics.recall:.3f}')
+    for row in metrics.per_class:
+        print(f'  {row.name:<8} AP50 {row.ap50:.3f}  P {row.precision:.3f}  R {row.recall:.3f}  '
+              f'({row.instances} objects)')
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2) + '\n', encoding='utf-8')
+    return 0
 
 
 def _line(row: ModelVersion) -> str:
@@ -78,6 +121,8 @@ def main(args: list[str] | None = None) -> int:
     parsed = _parser().parse_args(sys.argv[1:] if args is None else args)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     try:
+        if parsed.command == 'evaluate':
+            return _evaluate(parsed.directory, parsed.data, parsed.split, parsed.json)
         with RegistryDatabase(parsed.db_url) as db:
             with db.transaction() as session:
                 command = parsed.command

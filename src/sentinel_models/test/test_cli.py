@@ -61,3 +61,29 @@ def test_from_mcap_without_a_model_says_so(tmp_path: Path, db_url: str,
     assert dataset_main(['from-mcap', str(recording), '--out', str(tmp_path / 'o'),
                          '--db-url', db_url]) == 2
     assert 'no active model' in capsys.readouterr().err
+
+
+def test_evaluate_scores_a_model_directory_on_a_dataset(tmp_path: Path, fakes: ModuleType,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    model = _model_dir(tmp_path / 'models', fakes, 'det-a', '2026-01-01T00:00:00+00:00')
+    # The fake network always reports one person at the centre of its 320 px input.
+    fakes.write_fake_model(model / 'model.onnx', fakes.anchor_table([(160, 160, 80, 80, 0, 0.9)], 3))
+    data = tmp_path / 'data'
+    for sub in ('images/val', 'labels/val'):
+        (data / sub).mkdir(parents=True)
+    Image.new('RGB', (320, 320)).save(data / 'images/val/a.png')
+    (data / 'labels/val/a.txt').write_text('0 0.5 0.5 0.25 0.25\n')
+    (data / 'data.yaml').write_text('train: images/val\nval: images/val\nnames: [person, vehicle, drone]\n')
+    out = tmp_path / 'metrics.json'
+    assert models_main(['evaluate', str(model), '--data', str(data), '--json', str(out)]) == 0
+    assert 'det-a on' in capsys.readouterr().out
+    assert json.loads(out.read_text())['metrics']['map50'] == pytest.approx(1.0)
+    assert models_main(['evaluate', str(tmp_path), '--data', str(data)]) == 2
+    assert 'not a model directory' in capsys.readouterr().err
+    assert models_main(['evaluate', str(model), '--data', str(tmp_path / 'none')]) == 2
+    assert 'no such dataset directory' in capsys.readouterr().err
+    (data / 'data.yaml').write_text('train: images/val\nval: images/val\nnames: [cat, dog, drone]\n')
+    assert models_main(['evaluate', str(model), '--data', str(data)]) == 2
+    assert "differ from the model's" in capsys.readouterr().err

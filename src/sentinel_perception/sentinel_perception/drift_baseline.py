@@ -13,12 +13,18 @@ distributions the drift monitor compares live data with:
 * per-camera statistics when ``--camera-regex`` extracts a camera id from
   image file names (e.g. ``'^(cam_[a-z]+)_'``), for per-camera verdicts.
 
+``--normal-only`` keeps the images that the simulator's dataset index
+(``index.jsonl``) does not mark as fog, night or blackout: a training set
+randomizes those conditions on purpose, but the baseline must describe normal
+operation, or the monitor would take fog for normal.
+
 Exit status: 0 written, 2 unusable input (the message says which file and why).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import sys
@@ -40,6 +46,8 @@ IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 DATA_FILES = ('data.yaml', 'dataset.yaml')
 SPLITS = ('train', 'val', 'test')
 MODEL_BATCH = 8   # images per model call when --model is given
+MODEL_CARD = 'model_card.json'  # beside a registry model: names its version
+INDEX_FILE = 'index.jsonl'  # per-image conditions of a simulator dataset (sentinel-dataset)
 
 
 class DatasetError(ValueError):
@@ -123,12 +131,39 @@ def read_rgb(path: Path) -> np.ndarray:
         raise DatasetError(f'{path}: not a readable image: {error}') from None
 
 
+def adverse_images(root: Path) -> set[Path]:
+    """Images the dataset index marks as fog, night or blackout (resolved paths)."""
+    index = root / INDEX_FILE
+    if not index.is_file():
+        raise DatasetError(f'{index}: missing (--normal-only needs the simulator dataset index)')
+    adverse = set()
+    for number, line in enumerate(index.read_text(encoding='utf-8').splitlines(), 1):
+        try:
+            record = json.loads(line)
+            if record['fog'] > 0 or record['night'] > 0 or record['blackout']:
+                adverse.add((root / record['image']).resolve())
+        except (ValueError, KeyError, TypeError) as error:
+            raise DatasetError(f'{index}:{number}: not an index record ({error})') from None
+    return adverse
+
+
+def spread_sample(images: list[Path], count: int) -> list[Path]:
+    """``count`` images evenly spread over the sorted list (a prefix would be one world)."""
+    if count >= len(images):
+        return images
+    return [images[i * len(images) // count] for i in range(count)]
+
+
 def build_baseline(root: Path, grid: int = DEFAULT_GRID, camera_regex: str | None = None,
-                   model: Any = None, max_images: int | None = None) -> Baseline:
+                   model: Any = None, max_images: int | None = None,
+                   normal_only: bool = False) -> Baseline:
     """Compute a baseline from a dataset directory (``model``: a detector backend, optional)."""
     images, names = find_dataset(root)
+    if normal_only:
+        adverse = adverse_images(root)
+        images = [path for path in images if path.resolve() not in adverse]
     if max_images is not None:
-        images = images[:max_images]
+        images = spread_sample(images, max_images)
     pattern = re.compile(camera_regex) if camera_regex else None
     overall: dict[str, list[np.ndarray]] = defaultdict(list)
     per_camera: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
@@ -177,6 +212,15 @@ def build_baseline(root: Path, grid: int = DEFAULT_GRID, camera_regex: str | Non
                     cameras)
 
 
+def _model_version(model: Path) -> str:
+    """The registry version when the model sits in its models/<version>/ directory."""
+    card = model.parent / MODEL_CARD
+    try:
+        return str(json.loads(card.read_text(encoding='utf-8'))['version'])
+    except (OSError, ValueError, KeyError, TypeError):
+        return model.stem
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='sentinel-drift-baseline', description=__doc__.split(
         '\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -190,7 +234,10 @@ def _parser() -> argparse.ArgumentParser:
                         help='ONNX model: baseline its confidences and predicted class mix')
     parser.add_argument('--input-size', type=int, default=640,
                         help='network input side of --model, px (default %(default)s)')
-    parser.add_argument('--max-images', type=int, default=None, help='use at most this many')
+    parser.add_argument('--max-images', type=int, default=None,
+                        help='use at most this many, spread evenly over the dataset')
+    parser.add_argument('--normal-only', action='store_true',
+                        help="skip images index.jsonl marks as fog, night or blackout")
     return parser
 
 
@@ -208,12 +255,14 @@ def main(argv: list[str] | None = None) -> int:
             if not names:
                 raise DatasetError(f'{args.dataset}: --model needs the class names (data.yaml)')
             try:
-                model = open_backend(ModelSpec(args.model.stem, args.model, tuple(names),
+                model = open_backend(ModelSpec(_model_version(args.model), args.model, tuple(names),
                                                args.input_size), BACKEND_ONNXRUNTIME, 0.25)
             except ModelError as error:
                 raise DatasetError(str(error)) from None
+        if args.max_images is not None and args.max_images < 1:
+            raise DatasetError(f'--max-images must be >= 1, got {args.max_images}')
         baseline = build_baseline(args.dataset, args.grid, args.camera_regex, model,
-                                  args.max_images)
+                                  args.max_images, args.normal_only)
         baseline.save(args.out)
     except (DatasetError, re.error) as error:
         _LOG.error('%s', error)

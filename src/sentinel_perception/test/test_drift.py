@@ -203,6 +203,34 @@ def test_the_cli_refuses_unusable_datasets(tmp_path, capsys):
     assert not (tmp_path / 'b.json').exists()
 
 
+def test_normal_only_skips_the_adverse_images_of_a_simulator_dataset(tmp_path):
+    images = tmp_path / 'images' / 'train'
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    index = []
+    for n, (fog, night, blackout) in enumerate([(0, 0, False), (0.4, 0, False), (0, 0.5, False),
+                                                (0, 0, True), (0, 0, False)]):
+        Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(images / f'{n}.png')
+        index.append(json.dumps({'image': f'images/train/{n}.png', 'fog': fog, 'night': night,
+                                 'blackout': blackout}))
+    (tmp_path / 'index.jsonl').write_text('\n'.join(index) + '\n')
+    assert drift_baseline.build_baseline(tmp_path, normal_only=True).image_count == 2
+    assert drift_baseline.build_baseline(tmp_path).image_count == 5
+    (tmp_path / 'index.jsonl').write_text('{"image": "images/train/0.png"}\n')
+    with pytest.raises(drift_baseline.DatasetError, match=r'index.jsonl:1: not an index record'):
+        drift_baseline.build_baseline(tmp_path, normal_only=True)
+    (tmp_path / 'index.jsonl').unlink()
+    assert drift_baseline.main([str(tmp_path), '--out', str(tmp_path / 'b.json'),
+                                '--normal-only']) == 2
+
+
+def test_a_limited_baseline_spreads_over_the_whole_dataset():
+    paths = [Path(f'{world}_{n}.png') for world in ('a', 'b') for n in range(50)]
+    sample = drift_baseline.spread_sample(paths, 10)
+    assert len(sample) == 10 and {p.name[0] for p in sample} == {'a', 'b'}
+    assert drift_baseline.spread_sample(paths, 500) == paths
+
+
 def test_baseline_files_are_validated(tmp_path):
     path = tmp_path / 'b.json'
     path.write_text(json.dumps({'version': 1, 'metrics': {'x': {'shares': [1.0], 'edges': [0.5]}}}))
