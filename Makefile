@@ -9,12 +9,15 @@ VPY := $(VENV)/bin/python
 LAUNCH ?= launch/sentinel.launch.xml
 # Extra launch arguments, e.g. make run ARGS="world:=solar_farm"
 ARGS ?=
+# Scenario for `make demo` (scenarios/*.yaml) and extra sentinel-demo arguments
+SCENARIO ?= scenarios/substation_all.yaml
+DEMO_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k launch -x"
 PYTEST_ARGS ?=
 # What `make setup` installs: runtime (no torch), train (plus training) or dev (plus tests)
 PROFILE ?= dev
 
-.PHONY: help setup run test dataset train model clean distclean
+.PHONY: help setup run test dataset train model demo chaos clean distclean
 # Dataset and training settings: the defaults reproduce the shipped model (docs/models.md).
 # DEVICE=cuda trains on a GPU (about 7 min on one H100); the CPU default takes hours.
 TRAIN_IMAGES ?= 5500
@@ -37,6 +40,8 @@ help:
 	@echo "make dataset render a training set and a held-out set from both worlds into data/"
 	@echo "make train   train, evaluate and register a detector from data/ (installs the train extra)"
 	@echo "make model   both: regenerate the data, then train, evaluate and register"
+	@echo "make demo    run SCENARIO headless against the whole system and write its report (DEMO_ARGS='--out DIR')"
+	@echo "make chaos   only the chaos suite (part of make test): kill nodes, cut a link, stop the database"
 	@echo "make clean   remove build outputs (keeps $(VENV))"
 	@echo "make distclean  remove build outputs and $(VENV)"
 
@@ -73,6 +78,14 @@ train:
 		--input-size 320 --normal-only --max-images 1200 --out models/$(VERSION)/drift_baseline.json
 
 model: dataset train
+
+demo:
+	@$(PYTHON) tools/setup_workspace.py --profile runtime
+	@$(VPY) -m sentinel_scenarios $(SCENARIO) $(DEMO_ARGS)
+
+chaos:
+	@$(PYTHON) tools/setup_workspace.py --profile dev
+	@$(VPY) -m pytest test/system/test_chaos.py -rs $(PYTEST_ARGS)
 
 clean:
 	rm -rf build .pytest_cache
