@@ -46,7 +46,6 @@ MIN_DRONE_Z = 2.0              # m: a drone target lower than this gets the prof
 VERTICAL_ARRIVAL = 3.0         # m: a drone is at a GOTO target this close vertically
 TAKEOVER_GRACE = 1.5           # s the vehicle may report another task before we call it taken over
 FAILSAFE_MODES = frozenset({'RTL', 'LAND', 'SMART_RTL', 'AUTO_RTL', 'AUTO.RTL', 'AUTO.LAND', 'AUTO.PRECLAND'})
-HOLD_SPEED = 0.0               # speed_limit of our proposals: the vehicle's default
 LOG_THROTTLE = 10.0            # s: the same repeated warning (same key) is logged at most this often
 
 # Failure kinds recorded on a FAILED task, for the investigate action's error code.
@@ -73,6 +72,7 @@ class MissionSettings:
     retarget_interval: float = 2.0      # at most one new goal per this many seconds per task
     track_timeout: float = 10.0         # a track unseen this long is lost (its last position is kept)
     idle_return_delay: float = 30.0     # an airborne vehicle left idle (cancel) returns after this long
+    patrol_restart_delay: float = 60.0  # a standing patrol that failed is started again after this long
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ class TaskRequest:
     standoff: float = 15.0             # m, hold distance when not orbiting
     vehicle_kinds: tuple[str, ...] = ('drone', 'ground')
     capabilities: frozenset[str] = frozenset()
+    speed: float = 0.0                 # m/s along a patrol route; 0 keeps the vehicle's default
 
 
 # Result codes shared by the services (mirror of AssignTask/CancelTask/SetTaskPaused).
@@ -154,6 +155,16 @@ class _Execution:
     track_seen: float = -math.inf
 
 
+@dataclass
+class _Standing:
+    """A patrol from the configuration and the task that flies it now."""
+
+    name: str
+    request: TaskRequest
+    task: Task
+    stopped: bool = False   # cancelled by an operator: not started again
+
+
 class MissionController:
     """See the module docstring."""
 
@@ -175,6 +186,7 @@ class MissionController:
         self._tracks: dict[str, tuple[Point, float]] = {}
         self._last_tick: float | None = None
         self._warned: dict[str, float] = {}
+        self._standing: list[_Standing] = []
 
     def _warn(self, key: str, message: str, now: float) -> None:
         """A warning that may repeat every tick (gate down, vehicle gone): logged at most every LOG_THROTTLE s."""
@@ -306,10 +318,14 @@ class MissionController:
                     origin_alert_id=request.origin_alert_id, created_by=request.created_by,
                     vehicle_kinds=request.vehicle_kinds, capabilities=request.capabilities,
                     observe_duration=request.observe_duration, orbit_radius=request.orbit_radius,
-                    standoff=request.standoff)
+                    standoff=request.standoff, speed=request.speed)
         ever = self._could_ever_serve(task, request.vehicle_id, now)
         if ever is not None:
             return NO_VEHICLE, ever, None
+        if request.task_type in VEHICLE_BOUND:
+            unreachable = self._reachable(request.vehicle_id, now)
+            if unreachable is not None:
+                return NO_VEHICLE, f'{request.vehicle_id} cannot be commanded now: {unreachable}', None
         self.book.add(task, now)
         self._exec[task.task_id] = _Execution()
         if request.vehicle_id:
@@ -330,6 +346,8 @@ class MissionController:
             return f'a {request.task_type.name} task needs a vehicle_id'
         if request.vehicle_id and self.registry.asset(request.vehicle_id) is None:
             return f'unknown vehicle {request.vehicle_id!r}'
+        if not (math.isfinite(request.speed) and request.speed >= 0.0):
+            return f'speed {request.speed} must be >= 0 m/s (0: the vehicle\'s default)'
         if request.priority is not None and not 0 <= request.priority <= 255:
             return f'priority {request.priority} is out of 0..255'
         if not (math.isfinite(request.observe_duration) and request.observe_duration >= 0.0
@@ -453,22 +471,29 @@ class MissionController:
         for task in self.book.live():
             if task.state in (TaskState.ASSIGNED, TaskState.ACTIVE, TaskState.PAUSED):
                 self._supervise(task, dt, now)
+        pool: list[allocation.Candidate] | None = None   # the fleet as allocation sees it, until an assignment
         for task in sorted(self.book.live(), key=lambda t: (-t.priority, t.created_at)):
             if task.state is TaskState.PENDING and not task.awaiting_approval \
                     and now >= self._exec[task.task_id].retry_at:
-                self._dispatch(task, now)
+                if pool is None:
+                    pool = self._candidates(now)
+                if self._dispatch(task, now, pool):
+                    pool = None
         self._send_idle_vehicles_home(now)
+        self._keep_standing_patrols(now)
         self.book.archive(now)
 
     # ================================================================== dispatch
 
     def _candidates(self, now: float) -> list[allocation.Candidate]:
+        """Every vehicle as allocation sees it now (one pass over the tasks: this runs for every waiting task)."""
+        holders = self.book.holders()
         out = []
         for vid in self.registry.ids():
             status = self.registry.statuses[vid]
             state, asset = status.state, status.asset
             availability = self.registry.availability(vid, now)
-            holding = self.book.holding(vid)
+            holding = holders.get(vid)
             out.append(allocation.Candidate(
                 vid, asset.kind, asset.capabilities,
                 state.position if state is not None else (math.nan,) * 3, asset.home,
@@ -482,18 +507,20 @@ class MissionController:
         on_target = task.observe_duration
         if task.task_type is TaskType.PATROL:
             target = task.route[0]
-            kinds_speed = min(self.policy.profiles[k].cruise_speed for k in task.vehicle_kinds)
-            on_target = route_length(task.route) / kinds_speed    # one lap
+            speed = task.speed or min(self.policy.profiles[k].cruise_speed for k in task.vehicle_kinds)
+            on_target = route_length(task.route) / speed    # one lap
         elif task.task_type is TaskType.INVESTIGATE and task.target_track_id in self._tracks:
             target = self._tracks[task.target_track_id][0]
         return allocation.Requirement(task.vehicle_kinds, task.capabilities, target, on_target, task.priority,
                                       frozenset(task.excluded))
 
-    def _dispatch(self, task: Task, now: float) -> None:
+    def _dispatch(self, task: Task, now: float, pool: list[allocation.Candidate] | None = None) -> bool:
+        """Give the task a vehicle if one is eligible; True when it got one. ``pool``: candidates already built."""
         if task.task_type in VEHICLE_BOUND:
             self._dispatch_bound(task, now)
-            return
-        choice, assessments = allocation.choose(self._requirement(task), self._candidates(now),
+            return True
+        choice, assessments = allocation.choose(self._requirement(task),
+                                                self._candidates(now) if pool is None else pool,
                                                 self.policy.profiles)
         if choice is None:
             waiting = f'waiting for a vehicle: {allocation.summary(assessments)}'
@@ -503,9 +530,10 @@ class MissionController:
                                  f'{allocation.summary(assessments)}', FAIL_NO_VEHICLE, now)
             elif task.status_msg != waiting:
                 self.book.touch(task, now, waiting)
-            return
+            return False
         self._assign(task, choice.vehicle_id, now,
                      f'eta {choice.eta:.0f} s, {choice.battery_after:.0%} battery left after return')
+        return True
 
     def _reachable(self, vehicle_id: str, now: float) -> str | None:
         """Why a vehicle cannot be commanded at all (unlike availability, low battery does not count)."""
@@ -515,12 +543,8 @@ class MissionController:
         return reason
 
     def _dispatch_bound(self, task: Task, now: float) -> None:
-        vid = self._exec[task.task_id].bound_vehicle
-        problem = self._reachable(vid, now)
-        if problem is not None:
-            self._fail(task, f'{vid}: {problem}', FAIL_VEHICLE, now)
-            return
-        self._assign(task, vid, now, '')
+        """HOLD/RTL/LAND: created only for a reachable vehicle (create_task), assigned at once."""
+        self._assign(task, self._exec[task.task_id].bound_vehicle, now, '')
 
     def _assign(self, task: Task, vehicle_id: str, now: float, why: str) -> None:
         holder = self.book.holding(vehicle_id)
@@ -561,7 +585,7 @@ class MissionController:
             command_id = f'{task.task_id}.{ex.seq}'
         else:
             command_id = f'{command.vehicle_id}.{purpose}.{now:.3f}'
-        command = replace(command, command_id=command_id, issued_by=ISSUER, speed_limit=HOLD_SPEED)
+        command = replace(command, command_id=command_id, issued_by=ISSUER)
         self._with_gate[command_id] = _Sent(command, task.task_id if task else '', purpose, now)
         self._outbox.append(command)
         return command
@@ -604,7 +628,7 @@ class MissionController:
         elif kind is TaskType.PATROL:
             assert ex.patrol is not None
             self._propose(task, Command('', vid, CommandKind.FOLLOW_ROUTE, route=ex.patrol.remaining(),
-                                        task_id=task.task_id), purpose, now)
+                                        speed_limit=task.speed, task_id=task.task_id), purpose, now)
         else:
             self._propose_investigation_goal(task, purpose, now)
 
@@ -822,3 +846,33 @@ class MissionController:
             self._log.info(f'{vid}: idle, returning home')
             self._propose(None, Command('', vid, CommandKind.RTL), 'return', now)
 
+    # ================================================================== standing patrols
+
+    def add_standing_patrol(self, name: str, request: TaskRequest, now: float) -> Task:
+        """Start a patrol from the configuration; ValueError when no vehicle of the fleet could fly it.
+
+        It is started again ``patrol_restart_delay`` after it fails (a standing
+        order outlives a lost link or a refused lap); one an operator cancels
+        stays stopped until mission control restarts.
+        """
+        code, message, task = self.create_task(request, now)
+        if task is None:
+            raise ValueError(f'standing patrol {name}: {message} (error {code})')
+        self._standing.append(_Standing(name, request, task))
+        return task
+
+    def _keep_standing_patrols(self, now: float) -> None:
+        for standing in self._standing:
+            task = standing.task
+            if standing.stopped or not task.final:
+                continue
+            if task.state is not TaskState.FAILED:
+                standing.stopped = True
+                self._log.info(f'standing patrol {standing.name} (task {task.task_id}) {task.state.name.lower()}: '
+                               f'{task.status_msg}; not started again until mission control restarts')
+            elif now - task.updated_at >= self.settings.patrol_restart_delay:
+                _, message, new = self.create_task(standing.request, now)
+                assert new is not None, message   # accepted once; the fleet only grows
+                self._log.warning(f'standing patrol {standing.name}: task {task.task_id} failed '
+                                  f'({task.status_msg}); started again as task {new.task_id}')
+                standing.task = new

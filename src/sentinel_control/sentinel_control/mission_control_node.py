@@ -8,7 +8,9 @@ Wiring (docs/ros_graph.md, docs/control.md):
   call /safety/command_vehicle for every command; it never publishes to vehicles.
 
 The logic is ``mission.MissionController``; this node converts messages and
-calls it under one lock. Why a multi-threaded executor here, unlike the other
+calls it under one lock. At start it reads the site configuration, the
+response policy and the standing patrols (``standing_patrols``), and starts
+every patrol of its site. Why a multi-threaded executor here, unlike the other
 nodes: an investigate goal lasts minutes and rclpy's single-threaded executor
 busy-polls a waiting coroutine, so each goal waits on its own thread for the
 tick that may finish it. Every other callback shares one mutually exclusive
@@ -46,13 +48,15 @@ from sentinel_control.registry import Asset
 from sentinel_control.response_policy import PolicyError, load_response_policy
 from sentinel_common.entry_point import run_node
 from sentinel_common.parameters import StartupError, declare, require_text, unless_shutting_down
-from sentinel_control.site import SiteError, load_site
+from sentinel_control.site import Site, SiteError, load_site
+from sentinel_control.standing_patrols import PatrolConfigError, StandingPatrol, load_patrols
 from sentinel_control.tasks import Task, TaskState, TaskType
 
 GATE_SERVICE = '/safety/command_vehicle'
 TASKS_TOPIC = '/tasks'
 INVESTIGATE_ACTION = '/mission/investigate_point'
 DEFAULT_POLICY = Path('..') / 'response_policy.yaml'   # relative to the site config's folder
+DEFAULT_PATROLS = Path('..') / 'patrols.yaml'          # relative to the site config's folder
 DEFAULT_OBSERVE = 60.0       # s, investigate goals that give no observe_duration
 DEFAULT_STANDOFF = 15.0      # m, hold distance of investigate goals that do not orbit
 GOAL_THREADS = 8             # executor threads: one for the node's callbacks, the rest for running goals
@@ -63,6 +67,8 @@ LOG_THROTTLE_S = 10.0        # repeated warnings are logged at most this often
 class MissionControlParams:
     site_config: str
     response_policy: str
+    patrols: str               # the standing patrols file
+    patrols_required: bool     # False for the default location: a missing file means no standing patrols
     tick_rate: float
     settings: MissionSettings
 
@@ -99,7 +105,8 @@ class MissionControlNode(Node):
         try:
             site = load_site(self.params.site_config)
             policy = load_response_policy(self.params.response_policy)
-        except (SiteError, PolicyError) as error:
+            patrols = self._load_patrols(site)
+        except (SiteError, PolicyError, PatrolConfigError) as error:
             raise StartupError(str(error)) from None
         assets = [Asset(v.id, v.kind.value, v.capabilities, v.home, v.battery_capacity_wh)
                   for v in site.config.vehicles]
@@ -126,10 +133,11 @@ class MissionControlNode(Node):
                                     cancel_callback=lambda _goal: CancelResponse.ACCEPT,
                                     callback_group=ReentrantCallbackGroup())
         self.create_timer(1.0 / self.params.tick_rate, self._tick, callback_group=group)
+        self._start_patrols(patrols)
         self._publish_tasks()
         self.get_logger().info(f'{len(assets)} vehicles from {self.params.site_config}; response policy '
                                f'{self.params.response_policy} ({len(policy.categories)} alert categories); '
-                               f'commands go through {GATE_SERVICE}')
+                               f'{len(patrols)} standing patrols; commands go through {GATE_SERVICE}')
 
     # ------------------------------------------------------------------ set-up
 
@@ -140,6 +148,11 @@ class MissionControlNode(Node):
                          'in the folder above the site configuration (config/)')
         if not policy:
             policy = str((Path(site_config).parent / DEFAULT_POLICY).resolve())
+        patrols = declare(self, 'patrols', '', 'standing patrols YAML; empty: patrols.yaml in the folder above '
+                          'the site configuration, if there is one')
+        patrols_required = bool(patrols)
+        if not patrols:
+            patrols = str((Path(site_config).parent / DEFAULT_PATROLS).resolve())
         defaults = MissionSettings()
         settings = MissionSettings(
             gate_timeout=declare(self, 'gate_timeout', defaults.gate_timeout,
@@ -153,10 +166,35 @@ class MissionControlNode(Node):
                                    'metres from a goal that count as arrived', 0.5, 50.0),
             idle_return_delay=declare(self, 'idle_return_delay', defaults.idle_return_delay,
                                       'seconds an idle vehicle away from home waits before returning',
-                                      0.0, 3600.0))
-        return MissionControlParams(site_config, policy, declare(self, 'tick_rate', 5.0,
-                                                                 'task supervision rate, Hz', 1.0, 50.0),
+                                      0.0, 3600.0),
+            patrol_restart_delay=declare(self, 'patrol_restart_delay', defaults.patrol_restart_delay,
+                                         'seconds after which a standing patrol that failed is started again',
+                                         1.0, 86_400.0))
+        return MissionControlParams(site_config, policy, patrols, patrols_required,
+                                    declare(self, 'tick_rate', 5.0, 'task supervision rate, Hz', 1.0, 50.0),
                                     settings)
+
+    def _load_patrols(self, site: Site) -> tuple[StandingPatrol, ...]:
+        path = Path(self.params.patrols)
+        if not self.params.patrols_required and not path.exists():
+            self.get_logger().info(f'no standing patrols: {path} does not exist')
+            return ()
+        patrols = load_patrols(path, site.config)
+        if not patrols:
+            self.get_logger().info(f'no standing patrols for site {site.config.name!r} in {path}')
+        return patrols
+
+    def _start_patrols(self, patrols: tuple[StandingPatrol, ...]) -> None:
+        with self._lock:
+            for patrol in patrols:
+                try:
+                    task = self.controller.add_standing_patrol(patrol.name, patrol.request(), self._now())
+                except ValueError as error:
+                    raise StartupError(f'{self.params.patrols}: {error}') from None
+                who = patrol.vehicle_id or '/'.join(patrol.vehicle_kinds)
+                self.get_logger().info(f'standing patrol {patrol.name}: task {task.task_id}, {len(patrol.route)} '
+                                       f'waypoints at {patrol.speed:g} m/s by {who}')
+            self._flush()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds / 1e9
@@ -248,8 +286,9 @@ class MissionControlNode(Node):
             self._flush()
             self.heartbeat.state.record_progress()
             live = self.controller.book.live()
-            waiting = [t.task_id for t in live if t.state is TaskState.PENDING and 'waiting for a vehicle'
-                       in t.status_msg]
+            # a patrol waiting for its vehicle (busy with an alert, or away) is normal operation
+            waiting = [t.task_id for t in live if t.state is TaskState.PENDING and t.task_type is not TaskType.PATROL
+                       and 'waiting for a vehicle' in t.status_msg]
             if waiting:
                 self.heartbeat.state.set_health(Health.DEGRADED, f'tasks waiting for a vehicle: '
                                                                  f'{", ".join(waiting)}')

@@ -11,14 +11,12 @@ bad one. Format: docs/control.md.
 from __future__ import annotations
 
 import enum
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sentinel_control.config_file import ConfigError, Reader
 from sentinel_sim.site_config import CAPABILITIES
 
 FORMAT_VERSION = 1            # the policy file's `version` this module reads
@@ -26,14 +24,8 @@ VEHICLE_KINDS = ('drone', 'ground')   # the site roster's vehicle kinds
 MAX_PRIORITY = 255            # Task.priority is a uint8
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigError):
     """A response policy that cannot be used, with the file and key at fault."""
-
-    def __init__(self, file: str, key: str, reason: str) -> None:
-        self.file = file
-        self.key = key
-        self.reason = reason
-        super().__init__(f'{file}: {key}: {reason}')
 
 
 class Severity(enum.IntEnum):
@@ -84,72 +76,6 @@ class ResponsePolicy:
         return self.categories.get(category)
 
 
-class _Reader:
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def error(self, key: str, reason: str) -> PolicyError:
-        return PolicyError(self.file, key or '(top level)', reason)
-
-    def mapping(self, value: Any, key: str, required: Sequence[str],
-                optional: Sequence[str] = ()) -> Mapping[str, Any]:
-        if not isinstance(value, dict):
-            raise self.error(key, f'expected a mapping, got {type(value).__name__}')
-        for name in value:
-            if name not in required and name not in optional:
-                raise self.error(f'{key}.{name}' if key else str(name),
-                                 f'unknown key (expected one of: {", ".join([*required, *optional])})')
-        for name in required:
-            if name not in value:
-                raise self.error(f'{key}.{name}' if key else name, 'missing required key')
-        return value
-
-    def number(self, value: Any, key: str, low: float, high: float) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.error(key, f'expected a finite number, got {value!r}')
-        if not low <= value <= high:
-            raise self.error(key, f'{value:g} is out of range [{low:g}, {high:g}]')
-        return float(value)
-
-    def integer(self, value: Any, key: str, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f'expected an integer, got {value!r}')
-        if not low <= value <= high:
-            raise self.error(key, f'{value} is out of range [{low}, {high}]')
-        return value
-
-    def boolean(self, value: Any, key: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.error(key, f'expected true or false, got {value!r}')
-        return value
-
-    def names(self, value: Any, key: str, allowed: Sequence[str], allow_empty: bool) -> tuple[str, ...]:
-        if not isinstance(value, list) or (not value and not allow_empty):
-            raise self.error(key, 'expected a' + ('' if allow_empty else ' non-empty') + ' list')
-        out: list[str] = []
-        for index, item in enumerate(value):
-            if item not in allowed:
-                raise self.error(f'{key}[{index}]', f'{item!r} is not one of: {", ".join(allowed)}')
-            if item in out:
-                raise self.error(f'{key}[{index}]', f'{item!r} listed twice')
-            out.append(item)
-        return tuple(out)
-
-
-class _NoDuplicates(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys (PyYAML silently keeps the last)."""
-
-
-def _mapping_without_duplicates(loader: _NoDuplicates, node: yaml.MappingNode) -> dict[Any, Any]:
-    keys = [loader.construct_object(k) for k, _ in node.value]
-    for index, key in enumerate(keys):
-        if key in keys[:index]:
-            raise yaml.constructor.ConstructorError(None, None, f'duplicate key "{key}"', node.start_mark)
-    return loader.construct_mapping(node)
-
-
-_NoDuplicates.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
 # every key of a vehicle profile (all required)
 _PROFILE_KEYS = ('cruise_speed', 'climb_rate', 'power', 'battery_reserve', 'altitude', 'path_factor')
 # every key of a category's response (all required)
@@ -157,7 +83,7 @@ _CATEGORY_KEYS = ('respond', 'vehicle_types', 'capabilities', 'min_severity', 'o
                   'observe_duration', 'orbit_radius', 'standoff', 'priority')
 
 
-def _profile(reader: _Reader, raw: Any, key: str) -> VehicleProfile:
+def _profile(reader: Reader, raw: Any, key: str) -> VehicleProfile:
     entry = reader.mapping(raw, key, _PROFILE_KEYS)
     return VehicleProfile(
         cruise_speed=reader.number(entry['cruise_speed'], f'{key}.cruise_speed', 0.1, 50.0),
@@ -168,7 +94,7 @@ def _profile(reader: _Reader, raw: Any, key: str) -> VehicleProfile:
         path_factor=reader.number(entry['path_factor'], f'{key}.path_factor', 1.0, 5.0))
 
 
-def _category(reader: _Reader, name: str, raw: Any, key: str) -> CategoryPolicy:
+def _category(reader: Reader, name: str, raw: Any, key: str) -> CategoryPolicy:
     entry = reader.mapping(raw, key, _CATEGORY_KEYS)
     severity_names = [s.name.lower() for s in Severity]
     severity = entry['min_severity']
@@ -190,13 +116,16 @@ def _category(reader: _Reader, name: str, raw: Any, key: str) -> CategoryPolicy:
 
 
 def parse_response_policy(text: str, file: str) -> ResponsePolicy:
-    reader = _Reader(file)
-    try:
-        document = yaml.load(text, Loader=_NoDuplicates)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as error:
-        mark = getattr(error, 'problem_mark', None) or getattr(error, 'context_mark', None)
-        where = f'line {mark.line + 1}' if mark is not None else 'YAML'
-        raise PolicyError(file, where, f'invalid YAML: {getattr(error, "problem", None) or error}') from None
+    reader = Reader(file, PolicyError)
+    return _policy(reader, reader.parse(text))
+
+
+def load_response_policy(path: str | Path) -> ResponsePolicy:
+    reader = Reader(str(path), PolicyError)
+    return _policy(reader, reader.read(path))
+
+
+def _policy(reader: Reader, document: Any) -> ResponsePolicy:
     top = reader.mapping(document, '', ('version', 'vehicle_profiles', 'categories', 'patrol_priority',
                                         'operator_task_priority'))
     version = reader.integer(top['version'], 'version', 1, 1_000_000)
@@ -210,16 +139,7 @@ def parse_response_policy(text: str, file: str) -> ResponsePolicy:
     categories = {str(name): _category(reader, str(name), raw, f'categories.{name}')
                   for name, raw in raw_categories.items()}
     return ResponsePolicy(
-        file=file, profiles=profiles, categories=categories,
+        file=reader.file, profiles=profiles, categories=categories,
         patrol_priority=reader.integer(top['patrol_priority'], 'patrol_priority', 0, MAX_PRIORITY),
         operator_task_priority=reader.integer(top['operator_task_priority'], 'operator_task_priority', 0,
                                               MAX_PRIORITY))
-
-
-def load_response_policy(path: str | Path) -> ResponsePolicy:
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding='utf-8')
-    except (OSError, UnicodeDecodeError) as error:
-        raise PolicyError(file, 'file', f'cannot read: {error}') from None
-    return parse_response_policy(text, file)

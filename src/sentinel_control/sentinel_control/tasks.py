@@ -103,6 +103,7 @@ class Task:
     observe_duration: float = 0.0
     orbit_radius: float = 0.0
     standoff: float = 0.0
+    speed: float = 0.0                 # m/s asked of the vehicle (patrols); 0 keeps its default
     awaiting_approval: bool = False
     # execution
     created_at: float = 0.0
@@ -180,6 +181,10 @@ class TaskBook:
             if task.vehicle_id == vehicle_id and task.state in HOLDING_VEHICLE:
                 return task
         return None
+
+    def holders(self) -> dict[str, Task]:
+        """Vehicle id -> the task that holds it now, in one pass."""
+        return {t.vehicle_id: t for t in self._tasks.values() if t.state in HOLDING_VEHICLE}
 
     def by_alert(self, alert_id: str) -> Task | None:
         """The newest task answering an alert."""

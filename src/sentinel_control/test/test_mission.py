@@ -14,9 +14,10 @@ import pytest
 
 from sentinel_control.commands import Command, CommandKind
 from sentinel_control.mission import (ALERT_ACKNOWLEDGED, ALERT_NEW, ALERT_RESOLVED, FAIL_NO_VEHICLE,
-                                      FAIL_REFUSED, AlertData, MissionController, MissionSettings,
+                                      FAIL_REFUSED, NO_VEHICLE, AlertData, MissionController, MissionSettings,
                                       TaskRequest)
 from sentinel_control.response_policy import load_response_policy
+from sentinel_control.standing_patrols import StandingPatrol
 from sentinel_control.tasks import Phase, TaskState, TaskType
 from sentinel_control.telemetry import LinkState
 
@@ -172,6 +173,56 @@ def test_patrol_loops_lap_after_lap() -> None:
     assert all(c.route == route for c in laps[1:])
 
 
+def test_standing_patrol_starts_on_its_own_yields_to_an_alert_and_resumes_on_its_vehicle() -> None:
+    s = Scenario([F.drone('p', 0, 0), F.drone('q', -140, -90)])
+    route = ((0.0, 0.0, 20.0), (60.0, 0.0, 20.0), (60.0, 60.0, 20.0), (0.0, 60.0, 20.0))
+    config = StandingPatrol('yard', route, 'p', ('drone',), frozenset({'camera'}), speed=4.0, priority=None)
+    patrol = s.mc.add_standing_patrol(config.name, config.request(), s.now)
+    s.pump()
+    assert patrol.state is TaskState.ACTIVE and patrol.vehicle_id == 'p', patrol.status_msg
+    assert patrol.priority == s.policy.patrol_priority and 'yard' in patrol.created_by
+    first = s.proposed[-1]
+    assert first.kind is CommandKind.FOLLOW_ROUTE and first.route == route and first.speed_limit == 4.0
+    s.run(20)
+    task = s.alert('a1', position=(80.0, 40.0, 0.0))
+    assert task.vehicle_id == 'p' and patrol.state is TaskState.PENDING and 'preempted' in patrol.status_msg
+    s.run(5)
+    assert patrol.state is TaskState.PENDING, 'a patrol given to p waits for p, it does not move to q'
+    s.run(400, until=lambda: task.final)
+    assert task.state is TaskState.COMPLETED
+    s.run(0.4)
+    assert patrol.state is TaskState.ACTIVE and patrol.vehicle_id == 'p', patrol.status_msg
+    resume = s.proposed[-1]
+    assert resume.kind is CommandKind.FOLLOW_ROUTE and resume.task_id == patrol.task_id
+    assert 0 < len(resume.route) < len(route), 'it resumes from the waypoint it had reached'
+    assert resume.route == route[len(route) - len(resume.route):]
+
+
+def test_standing_patrol_is_started_again_after_it_fails_but_not_after_a_cancel() -> None:
+    refusing = {'on': True}
+
+    def gate(command: Command) -> list[str] | None:
+        return ['geofence: route leaves the flight area'] if refusing['on'] else None
+
+    s = Scenario([F.drone('d1', 0, 0), F.drone('d2', 10, 0)], gate=gate, patrol_restart_delay=5.0)
+    route = ((0.0, 0.0, 20.0), (50.0, 0.0, 20.0))
+    config = StandingPatrol('line', route, '', ('drone',), frozenset(), speed=5.0, priority=12)
+    first = s.mc.add_standing_patrol(config.name, config.request(), s.now)
+    s.pump()
+    assert first.state is TaskState.FAILED and 'leaves the flight area' in first.status_msg
+    assert first.priority == 12
+    refusing['on'] = False
+    s.run(4)
+    assert s.mc.book.live() == [], 'not before the restart delay'
+    s.run(2)
+    [second] = s.mc.book.live()
+    assert second.task_id != first.task_id and second.state is TaskState.ACTIVE
+    assert second.created_by == first.created_by
+    assert s.mc.cancel(second.task_id, 'op1', s.now)[0] == 0
+    s.run(20)
+    assert s.mc.book.live() == [], 'a patrol an operator cancelled stays stopped'
+
+
 def test_link_loss_reassigns_the_investigation_to_another_vehicle() -> None:
     s = Scenario([F.drone('d1', 0, 30), F.drone('d2', -60, -20)])
     task = s.alert('a1')
@@ -253,6 +304,17 @@ def test_invalid_requests_are_refused_with_a_reason() -> None:
         assert code == 2 and message and task is None
     code, message, _ = s.mc.create_task(TaskRequest(TaskType.INVESTIGATE, vehicle_kinds=('drone',)), 0.0)
     assert code == 1 and 'r: a ground vehicle' in message
+
+
+def test_a_stop_for_a_vehicle_that_cannot_be_commanded_is_answered_with_the_reason() -> None:
+    s = Scenario([F.drone('d', 0, 0), F.drone('silent', 10, 0)])
+    s.fleet.vehicles['d'].link = LinkState.LOST
+    s.report()
+    s.mc.registry.statuses['silent'].state = None   # as if never reported by the vehicle interface
+    for vehicle, reason in (('d', 'link lost'), ('silent', 'no state from the vehicle interface yet')):
+        code, message, task = s.mc.create_task(TaskRequest(TaskType.RTL, vehicle_id=vehicle), s.now)
+        assert (code, message, task) == (NO_VEHICLE, f'{vehicle} cannot be commanded now: {reason}', None)
+    assert s.mc.book.tasks() == [] and s.mc.take_proposals() == []
 
 
 def test_investigation_follows_a_moving_track() -> None:

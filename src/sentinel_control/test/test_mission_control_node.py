@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ from sentinel_msgs.action import InvestigatePoint
 from sentinel_msgs.msg import Alert, FleetState, SafetyVerdict, Task, TaskArray
 from sentinel_msgs.srv import AssignTask, CancelTask, CommandVehicle, SetTaskPaused
 
+from sentinel_common.parameters import StartupError
 from sentinel_common.qos import EVENT_QOS, LATCHED_QOS, SENSOR_QOS
 from sentinel_control import conversions
 from sentinel_control.mission_control_node import MissionControlNode
@@ -259,3 +261,21 @@ def test_investigate_action_gives_feedback_and_a_result(system: Any) -> None:
     result_future = sent.result().get_result_async()
     spin_until(executor, result_future.done, 10.0, 'no-vehicle result')
     assert result_future.result().result.error_code == InvestigatePoint.Result.ERROR_NO_VEHICLE
+
+
+def test_bad_patrols_file_stops_the_node_with_file_key_and_reason(tmp_path: Path) -> None:
+    spec = E.VehicleSpec('drone_1', 1, VehicleKind.DRONE, (-60.0, -20.0))
+    site = E.site_yaml(tmp_path, [(spec, 'udpout:127.0.0.1:15990')])
+    patrols = tmp_path / 'patrols.yaml'
+    patrols.write_text('version: 1\nsites:\n  substation:\n    - {name: p, vehicle_id: drone_9, altitude: 20, '
+                       'speed: 5, route: [[0, -50], [-50, -50]]}\n', encoding='utf-8')
+    rclpy.init(domain_id=TEST_DOMAIN_ID)
+    try:
+        for path, match in ((patrols, re.escape(f"{patrols}: sites.substation[0].vehicle_id: no vehicle 'drone_9'")),
+                            (tmp_path / 'none.yaml', 'cannot read')):
+            with pytest.raises(StartupError, match=match):
+                MissionControlNode(parameter_overrides=[
+                    Parameter('site_config', value=str(site)), Parameter('response_policy', value=str(POLICY)),
+                    Parameter('patrols', value=str(path))])
+    finally:
+        rclpy.try_shutdown()

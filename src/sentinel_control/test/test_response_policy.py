@@ -15,12 +15,12 @@ SHIPPED = Path(__file__).resolve().parents[3] / 'config' / 'response_policy.yaml
 def test_shipped_policy_covers_every_alert_category() -> None:
     policy = load_response_policy(SHIPPED)
     assert set(policy.categories) >= {'intrusion', 'perimeter_crossing', 'loitering', 'drone_incursion',
-                                      'drift', 'system'}
+                                      'drift', 'system', 'safety'}
     intrusion = policy.categories['intrusion']
     assert intrusion.respond and intrusion.vehicle_kinds[0] == 'drone' and 'camera' in intrusion.capabilities
     assert intrusion.min_severity is Severity.WARNING
     assert policy.categories['loitering'].operator_approval
-    assert not policy.categories['drift'].respond
+    assert not policy.categories['drift'].respond and not policy.categories['safety'].respond
     assert policy.patrol_priority < min(c.priority for c in policy.categories.values() if c.respond)
 
 

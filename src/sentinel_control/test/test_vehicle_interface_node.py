@@ -184,6 +184,17 @@ def test_states_commands_refusals_and_link_loss_over_udp(ros: None, tmp_path: Pa
         stale = h.send('drone_1', VehicleCommand.COMMAND_GOTO, (-40.0, -10.0, 6.0), stamp_age=30.0)
         assert 'stale' in h.result(stale).reason
 
+        # bad input is answered, never executed: an unknown vehicle, a target that is no number, an unknown command
+        ghost = h.send('drone_9', VehicleCommand.COMMAND_GOTO, (-40.0, -10.0, 6.0))
+        assert (h.result(ghost).outcome.value, h.result(ghost).reason) == ('rejected', "unknown vehicle 'drone_9'")
+        nan_target = h.send('drone_1', VehicleCommand.COMMAND_GOTO, (math.nan, -10.0, 6.0))
+        assert (h.result(nan_target).outcome.value, h.result(nan_target).reason) == ('rejected',
+                                                                                     'target is not finite')
+        unknown = h.send('drone_1', 42)
+        assert (h.result(unknown).outcome.value, h.result(unknown).reason) == ('rejected', 'unknown command 42')
+        h.spin(0.3)
+        assert h.states['drone_1'].mode == 'STABILIZE' and not h.states['drone_1'].armed
+
         # approved: two drones take off and go, the rover drives a route
         go1 = h.send('drone_1', VehicleCommand.COMMAND_GOTO, (-40.0, -10.0, 6.0))
         go2 = h.send('drone_2', VehicleCommand.COMMAND_GOTO, (-30.0, -30.0, 5.0))
