@@ -246,6 +246,9 @@ class DetectorNode(Node):
     def _inference_loop(self) -> None:
         while not self.buffer.closed:
             if not self.buffer.wait(WAIT_SLICE_S):
+                # No frame yet (cameras not started, or all paused): the loop is idle, not
+                # stuck, so the watchdog must still see it turn.
+                self.heartbeat.state.record_progress()
                 continue
             frames = self.buffer.take(self.params.max_batch)
             if self.slot.get() is None:

@@ -120,6 +120,14 @@ def harness(ros_context, model):
     h.close()
 
 
+def test_an_idle_detector_shows_its_loop_turning(harness):
+    """With no frame at all the watchdog must see progress (idle is not stuck)."""
+    state = harness.node.heartbeat.state
+    before = state.progress_counter
+    assert harness.spin_until(lambda: state.progress_counter >= before + 3, 20.0)
+    assert not harness.detections
+
+
 def test_a_rendered_intruder_frame_becomes_a_geolocated_detection(harness, intruder_scene):
     scene = intruder_scene
     info = camera_info_message('cam_nw', scene['stamp'], scene['info'])
