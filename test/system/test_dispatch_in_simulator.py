@@ -18,9 +18,6 @@ moves to another vehicle; every approved command gets its result.
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,11 +38,11 @@ from sentinel_msgs.srv import InjectFault
 
 from sentinel_common.qos import EVENT_QOS, LATCHED_QOS, SENSOR_QOS
 
-ROOT = Path(__file__).resolve().parents[2]
-SITE = ROOT / 'config' / 'sites' / 'substation.yaml'
-SAFETY = ROOT / 'config' / 'safety.yaml'
-POLICY = ROOT / 'config' / 'response_policy.yaml'
-WORLD = ROOT / 'worlds' / 'substation.sdf'
+sys.path.insert(0, str(Path(__file__).parent))
+import sim_system  # noqa: E402
+from sim_system import (POLICY, NodeProcesses, node_env, write_safety, write_site,  # noqa: E402
+                        write_yaml)
+
 DRONES = ('drone_1', 'drone_2', 'drone_3')
 REAL_TIME_FACTOR = 2.0    # simulated seconds per wall second asked for (a loaded machine gives less)
 STARTUP_TIMEOUT = 150.0   # s, wall: four processes start on a loaded machine, the world loads, DDS discovers
@@ -69,44 +66,36 @@ WAYPOINT_TOLERANCE = 6.0  # m, horizontal: the patrol counts a waypoint passed a
 
 def domain_id() -> int:
     """A DDS domain of this test's own, clear of the other suites' ranges."""
-    return 120 + os.getpid() % 80
+    return sim_system.domain_id(120, 80)
 
 
 def port_offset() -> int:
     """Keeps the autopilots' ports clear of `make run` and of the other simulator tests."""
-    return 5000 + (os.getpid() % 40) * 20
+    return sim_system.port_offset(5000)
 
 
 # ---------------------------------------------------------------- configuration copies
 
-def write_configs(directory: Path, offset: int) -> tuple[Path, Path, Path, Path]:
-    """The site (ports shifted, world absolute), safety (latch file here, timeouts widened), the
-    response policy (lower drone altitude) and a patrols file of one patrol."""
-    site = yaml.safe_load(SITE.read_text(encoding='utf-8'))
-    site['site']['world'] = str(WORLD)
-    for vehicle in site['vehicles']:
-        scheme, host, port = vehicle['mavlink']['url'].rsplit(':', 2)
-        vehicle['mavlink']['url'] = f'{scheme}:{host}:{int(port) + offset}'
-    site_path = directory / 'substation.yaml'
-    site_path.write_text(yaml.safe_dump(site, sort_keys=False), encoding='utf-8')
-    # Perception and the bridge are not started: their silence is not under test.
-    safety = yaml.safe_load(SAFETY.read_text(encoding='utf-8'))
-    safety['estop']['state_file'] = str(directory / 'safety_estop.json')
-    safety['heartbeats']['startup_grace'] = 600.0
+def _widen_timeouts(safety: dict[str, Any]) -> None:
+    """The watchdog's link and state timeouts widened as the vehicle interface's (see above)."""
     for limits in safety['vehicle_types'].values():
         limits['link_loss_timeout'] = LINK_TIMEOUT
         limits['stale_state_timeout'] = STALE_STATE_TIMEOUT
-    safety_path = directory / 'safety.yaml'
-    safety_path.write_text(yaml.safe_dump(safety, sort_keys=False), encoding='utf-8')
+
+
+def write_configs(directory: Path, offset: int) -> tuple[Path, Path, Path, Path]:
+    """The site (ports shifted, world absolute), safety (latch file here, timeouts widened), the
+    response policy (lower drone altitude) and a patrols file of one patrol."""
+    site_path = write_site(directory, offset)
+    # Perception and the bridge are not started: their silence is not under test.
+    safety_path = write_safety(directory, _widen_timeouts)
     patrols = {'version': 1, 'sites': {'substation': [{
         'name': PATROL, 'vehicle_types': ['drone'], 'capabilities': ['camera'], 'altitude': PATROL_ALTITUDE,
         'speed': PATROL_SPEED, 'route': [list(p) for p in PATROL_ROUTE]}]}}
-    patrols_path = directory / 'patrols.yaml'
-    patrols_path.write_text(yaml.safe_dump(patrols, sort_keys=False), encoding='utf-8')
+    patrols_path = write_yaml(directory / 'patrols.yaml', patrols)
     policy = yaml.safe_load(POLICY.read_text(encoding='utf-8'))
     policy['vehicle_profiles']['drone']['altitude'] = RESPONSE_ALTITUDE
-    policy_path = directory / 'response_policy.yaml'
-    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False), encoding='utf-8')
+    policy_path = write_yaml(directory / 'response_policy.yaml', policy)
     return site_path, safety_path, policy_path, patrols_path
 
 
@@ -150,16 +139,8 @@ class Observer:
 
 
 @dataclass
-class System:
-    processes: dict[str, subprocess.Popen[str]]
-    logs: Path
+class System(NodeProcesses):
     observer: Observer
-
-    def alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                log = (self.logs / f'{name}.log').read_text(encoding='utf-8', errors='replace')
-                raise AssertionError(f'{name} exited with {process.returncode}:\n{log[-4000:]}')
 
     def describe(self) -> str:
         """What the observer sees, for failure messages."""
@@ -167,7 +148,7 @@ class System:
                           f'{t.status_msg}' for t in self.observer.tasks.values())
         vehicles = '; '.join(f'{v.vehicle_id} {v.mode} ({v.position.x:.0f}, {v.position.y:.0f}, {v.position.z:.0f}) '
                              f'link {v.link_state}' for v in self.observer.vehicles.values())
-        log = (self.logs / 'mission_control.log').read_text(encoding='utf-8', errors='replace')
+        log = self.log('mission_control')
         return f'\ntasks: {tasks}\nvehicles: {vehicles}\nmission_control log:\n{log[-3000:]}'
 
     def spin_until(self, done: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
@@ -187,44 +168,26 @@ class System:
         return math.hypot(state.position.x - point[0], state.position.y - point[1])
 
 
-def _start(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
-    args = [sys.executable, '-m', module, '--ros-args']
-    for key, value in params.items():
-        args += ['-p', f'{key}:={value}']
-    with log.open('w', encoding='utf-8') as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
-
-
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
     offset = port_offset()
     site, safety, policy, patrols = write_configs(tmp_path, offset)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id()), PYTHONUNBUFFERED='1')
+    env = node_env(domain_id())
     observer = Observer()
-    processes: dict[str, subprocess.Popen[str]] = {}
+    running = System(tmp_path, env, observer)
     try:
-        # The simulator checks the site's URLs against the world's autopilot ports, so it reads
-        # the repository's site file and shifts its ports itself; the other nodes read the copy.
-        processes['simulator'] = _start('sentinel_sim.simulator_node', {
-            'world_file': WORLD, 'site_config': SITE, 'render_cameras': 'false',
-            'real_time_factor': REAL_TIME_FACTOR, 'mavlink_port_offset': offset}, env, tmp_path / 'simulator.log')
-        processes['vehicle_interface'] = _start('sentinel_control.vehicle_interface_node', {
-            'site_config': site, 'link_timeout': LINK_TIMEOUT}, env, tmp_path / 'vehicle_interface.log')
-        processes['safety_watchdog'] = _start('sentinel_safety.safety_watchdog_node',
-                                              {'site_config': site, 'safety_config': safety},
-                                              env, tmp_path / 'safety_watchdog.log')
+        running.start_simulator(offset, real_time_factor=REAL_TIME_FACTOR)
+        running.start('vehicle_interface', 'sentinel_control.vehicle_interface_node', {
+            'site_config': site, 'link_timeout': LINK_TIMEOUT})
+        running.start('safety_watchdog', 'sentinel_safety.safety_watchdog_node',
+                      {'site_config': site, 'safety_config': safety})
         # A patrol whose first laps the gate refuses while it has not yet heard the vehicles
         # starts again 5 s later instead of the default minute.
-        processes['mission_control'] = _start('sentinel_control.mission_control_node', {
-            'site_config': site, 'response_policy': policy, 'patrols': patrols, 'patrol_restart_delay': 5.0},
-            env, tmp_path / 'mission_control.log')
-        yield System(processes, tmp_path, observer)
+        running.start('mission_control', 'sentinel_control.mission_control_node', {
+            'site_config': site, 'response_policy': policy, 'patrols': patrols, 'patrol_restart_delay': 5.0})
+        yield running
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-        for process in processes.values():
-            process.wait(timeout=30)
+        running.kill_all()
         observer.close()
 
 
@@ -236,6 +199,7 @@ def _alert() -> Alert:
     return alert
 
 
+@pytest.mark.timeout(900)   # the simulator can fall far behind real time under load
 def test_patrol_alert_response_and_reassignment_in_the_simulator(system: System) -> None:
     observer = system.observer
 

@@ -20,22 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import rclpy
-import yaml
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -46,11 +43,10 @@ from sentinel_bridge import foxglove_topics as topics
 from sentinel_bridge.foxglove_client import FoxgloveClient
 from sentinel_common.qos import EVENT_QOS
 
-ROOT = Path(__file__).resolve().parents[2]
-SITE = ROOT / 'config' / 'sites' / 'substation.yaml'
-SAFETY = ROOT / 'config' / 'safety.yaml'
-POLICY = ROOT / 'config' / 'response_policy.yaml'
-WORLD = ROOT / 'worlds' / 'substation.sdf'
+sys.path.insert(0, str(Path(__file__).parent))
+import sim_system  # noqa: E402
+from sim_system import POLICY, SITE, NodeProcesses, node_env, write_site  # noqa: E402
+
 DRONE = 'drone_1'
 OPERATOR, SUPERVISOR_A, SUPERVISOR_B = 'olga', 'sam', 'sue'
 PASSWORD = 'correct horse battery staple'
@@ -65,24 +61,17 @@ FOXGLOVE_PORT = re.compile(r'Foxglove WebSocket on ws://127\.0\.0\.1:(\d+)')
 
 def domain_id() -> int:
     """A DDS domain of this test's own, clear of the other system tests' domains."""
-    return 100 + os.getpid() % 60
+    return sim_system.domain_id(100, 60)
 
 
 def port_offset() -> int:
     """Shifts the autopilots' UDP ports clear of `make run` and of the other system tests."""
-    return 4000 + (os.getpid() % 40) * 20
+    return sim_system.port_offset(4000)
 
 
-def write_site(directory: Path, offset: int) -> Path:
-    """The substation site with every MAVLink port shifted and the world path made absolute."""
-    data = yaml.safe_load(SITE.read_text(encoding='utf-8'))
-    data['site']['world'] = str(WORLD)
-    for vehicle in data['vehicles']:
-        scheme, host, port = vehicle['mavlink']['url'].rsplit(':', 2)
-        vehicle['mavlink']['url'] = f'{scheme}:{host}:{int(port) + offset}'
-    path = directory / 'substation.yaml'
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding='utf-8')
-    return path
+def _authorise_accounts(data: dict[str, Any]) -> None:
+    data['authorization']['estop_engage'].append(OPERATOR)
+    data['authorization']['estop_release'] += [SUPERVISOR_A, SUPERVISOR_B]
 
 
 def write_safety(directory: Path) -> Path:
@@ -93,40 +82,12 @@ def write_safety(directory: Path) -> Path:
     as a site would list its own staff. Perception is not started: the grace
     for never-heard nodes is long.
     """
-    data = yaml.safe_load(SAFETY.read_text(encoding='utf-8'))
-    data['estop']['state_file'] = str(directory / 'safety_estop.json')
-    data['heartbeats']['startup_grace'] = 600.0
-    data['authorization']['estop_engage'].append(OPERATOR)
-    data['authorization']['estop_release'] += [SUPERVISOR_A, SUPERVISOR_B]
-    path = directory / 'safety.yaml'
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding='utf-8')
-    return path
+    return sim_system.write_safety(directory, _authorise_accounts)
 
 
 @dataclass
-class System:
+class System(NodeProcesses):
     """The node processes of one run and their logs."""
-
-    logs: Path
-    env: dict[str, str]
-    processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
-
-    def start(self, name: str, module: str, namespace: str, params: dict[str, Any]) -> None:
-        args = [sys.executable, '-m', module, '--ros-args', '-r', f'__ns:={namespace}']
-        for key, value in params.items():
-            args += ['-p', f'{key}:={value}']
-        with (self.logs / f'{name}.log').open('w', encoding='utf-8') as out:
-            self.processes[name] = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                                    text=True, env=self.env)
-
-    def log(self, name: str) -> str:
-        return (self.logs / f'{name}.log').read_text(encoding='utf-8', errors='replace')
-
-    def alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise AssertionError(f'{name} exited with {process.returncode}:\n'
-                                     f'{self.log(name)[-4000:]}')
 
     def wait_for(self, done: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
         """Poll until done() is truthy (its value is returned), failing if a node died."""
@@ -143,17 +104,6 @@ class System:
         return int(self.wait_for(lambda: pattern.search(self.log(name)),
                                  f'{name} listening', STARTUP_TIMEOUT).group(1))
 
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-
 
 def add_user(db_url: str, name: str, role: str, env: dict[str, str]) -> None:
     """`sentinel-users add` as an administrator runs it (password on stdin)."""
@@ -168,30 +118,29 @@ def system(tmp_path: Path) -> Iterator[tuple[System, str]]:
     offset = port_offset()
     site = write_site(tmp_path, offset)
     db_url = f'sqlite:///{tmp_path}/sentinel.db'
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id()), PYTHONUNBUFFERED='1')
+    env = node_env(domain_id())
     env.pop('SENTINEL_JWT_SECRET', None)   # the two servers must share the secret file
     for name, role in ((OPERATOR, 'operator'), (SUPERVISOR_A, 'supervisor'),
                        (SUPERVISOR_B, 'supervisor')):
         add_user(db_url, name, role, env)
     running = System(tmp_path, env)
     try:
-        running.start('simulator', 'sentinel_sim.simulator_node', '/sim', {
-            'world_file': WORLD, 'site_config': SITE, 'render_cameras': 'false',
-            'mavlink_port_offset': offset})
-        running.start('vehicle_interface', 'sentinel_control.vehicle_interface_node', '/control',
-                      {'site_config': site})
-        running.start('watchdog', 'sentinel_safety.safety_watchdog_node', '/safety',
-                      {'site_config': site, 'safety_config': write_safety(tmp_path)})
-        running.start('mission_control', 'sentinel_control.mission_control_node', '/control',
-                      {'site_config': site, 'response_policy': POLICY})
-        running.start('operator_api', 'sentinel_bridge.operator_api_node', '/bridge',
-                      {'port': 0, 'db_url': db_url, 'data_dir': tmp_path})
-        running.start('foxglove_bridge', 'sentinel_bridge.foxglove_bridge_node', '/bridge',
+        running.start_simulator(offset, '/sim')
+        running.start('vehicle_interface', 'sentinel_control.vehicle_interface_node',
+                      {'site_config': site}, '/control')
+        running.start('watchdog', 'sentinel_safety.safety_watchdog_node',
+                      {'site_config': site, 'safety_config': write_safety(tmp_path)}, '/safety')
+        running.start('mission_control', 'sentinel_control.mission_control_node',
+                      {'site_config': site, 'response_policy': POLICY}, '/control')
+        running.start('operator_api', 'sentinel_bridge.operator_api_node',
+                      {'port': 0, 'db_url': db_url, 'data_dir': tmp_path}, '/bridge')
+        running.start('foxglove_bridge', 'sentinel_bridge.foxglove_bridge_node',
                       {'port': 0, 'db_url': db_url, 'auth_data_dir': tmp_path,
-                       'site_config': SITE})   # scenery only: the unshifted ports are not used
+                       'site_config': SITE},   # scenery only: the unshifted ports are not used
+                      '/bridge')
         yield running, db_url
     finally:
-        running.stop()
+        running.interrupt_all()
 
 
 class AlertOwner:
@@ -254,6 +203,7 @@ async def foxglove_session(url: str, token: str) -> tuple[dict[str, Any], dict[s
         return state, json.loads(estop.payload)
 
 
+@pytest.mark.timeout(900)   # minutes of the whole stack on a loaded 2-core machine
 def test_operator_flow_through_the_api_and_foxglove(system: tuple[System, str]) -> None:
     running, _db_url = system
     api_port = running.port('operator_api', API_PORT)

@@ -22,15 +22,12 @@ Two simulator runs:
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +47,11 @@ from sentinel_msgs.srv import CommandVehicle, InjectFault, ReleaseEstop, Trigger
 
 from sentinel_common.qos import EVENT_QOS, HEARTBEAT_QOS, LATCHED_QOS, SENSOR_QOS
 
-ROOT = Path(__file__).resolve().parents[2]
-SITE = ROOT / 'config' / 'sites' / 'substation.yaml'
-SAFETY = ROOT / 'config' / 'safety.yaml'
-POLICY = ROOT / 'config' / 'response_policy.yaml'
-WORLD = ROOT / 'worlds' / 'substation.sdf'
+sys.path.insert(0, str(Path(__file__).parent))
+import sim_system  # noqa: E402
+from sim_system import (POLICY, SAFETY, SITE, NodeProcesses, node_env,  # noqa: E402
+                        write_safety, write_site)
+
 DRONES = ('drone_1', 'drone_2', 'drone_3')
 STARTUP_TIMEOUT = 150.0   # s, wall: processes start, world loads, DDS discovery (loaded machine)
 WAIT = 30.0               # s, wall: longest wait for any other expected change
@@ -78,44 +75,13 @@ GCS_FAILSAFE_MODES = {'RTL', 'LAND'}
 
 def domain_id(slot: int) -> int:
     """A DDS domain of this system's own (0 is everyone's default), so other suites do not cross-talk."""
-    return 20 + (os.getpid() + 37 + 41 * slot) % 80
+    return sim_system.domain_id(20, 80, 37 + 41 * slot)
 
 
 def port_offset(slot: int) -> int:
     """Keeps the autopilots' ports clear of `make run`, of the simulator node's own test and of
     this module's other system."""
-    return 3000 + ((os.getpid() + 17 * slot) % 40) * 20
-
-
-# ---------------------------------------------------------------- configuration copies
-
-def write_site(directory: Path, offset: int) -> Path:
-    """The substation site with every MAVLink port shifted and the world path made absolute."""
-    data = yaml.safe_load(SITE.read_text(encoding='utf-8'))
-    data['site']['world'] = str(WORLD)
-    for vehicle in data['vehicles']:
-        scheme, host, port = vehicle['mavlink']['url'].rsplit(':', 2)
-        vehicle['mavlink']['url'] = f'{scheme}:{host}:{int(port) + offset}'
-    path = directory / 'substation.yaml'
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding='utf-8')
-    return path
-
-
-def write_safety(directory: Path, change: Callable[[dict[str, Any]], None] | None) -> Path:
-    """config/safety.yaml with the latched e-stop state kept in ``directory``.
-
-    The node roster is left as it is, but the grace for never-heard nodes is long:
-    perception and the bridge are never started here, and their absence is not
-    under test. ``change`` edits the data further.
-    """
-    data = yaml.safe_load(SAFETY.read_text(encoding='utf-8'))
-    data['estop']['state_file'] = str(directory / 'safety_estop.json')
-    data['heartbeats']['startup_grace'] = 600.0
-    if change is not None:
-        change(data)
-    path = directory / 'safety.yaml'
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding='utf-8')
-    return path
+    return sim_system.port_offset(3000, 17 * slot)
 
 
 def mavlink_ports(site: Path) -> dict[str, tuple[int, int]]:
@@ -128,36 +94,13 @@ def mavlink_ports(site: Path) -> dict[str, tuple[int, int]]:
 # ---------------------------------------------------------------- processes
 
 @dataclass
-class System:
+class System(NodeProcesses):
     """The processes of one run, by name, and where their configuration and logs are."""
+
+    SIGKILL_EXPECTED = True     # the tests kill nodes on purpose
 
     site: Path
     domain: int
-    env: dict[str, str]
-    logs: Path
-    processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
-
-    def start(self, name: str, module: str, params: dict[str, Any], namespace: str = '') -> None:
-        args = [sys.executable, '-m', module, '--ros-args']
-        if namespace:
-            args += ['-r', f'__ns:={namespace}']
-        for key, value in params.items():
-            args += ['-p', f'{key}:={value}']
-        with (self.logs / f'{name}.log').open('w', encoding='utf-8') as out:
-            self.processes[name] = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                                    text=True, env=self.env)
-
-    def kill(self, name: str) -> None:
-        """SIGKILL: no chance to say goodbye, as in a crash."""
-        process = self.processes[name]
-        process.kill()
-        process.wait(timeout=10)
-
-    def alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None and process.returncode != -signal.SIGKILL:
-                log = (self.logs / f'{name}.log').read_text(encoding='utf-8', errors='replace')
-                raise AssertionError(f'{name} exited with {process.returncode}:\n{log[-4000:]}')
 
     def port(self, vehicle_id: str) -> tuple[int, int]:
         return mavlink_ports(self.site)[vehicle_id]
@@ -171,26 +114,16 @@ def running_system(directory: Path, slot: int, real_time_factor: float,
     offset = port_offset(slot)
     site = write_site(directory, offset)
     safety = write_safety(directory, safety_change)
-    system = System(site, domain_id(slot),
-                    dict(os.environ, ROS_DOMAIN_ID=str(domain_id(slot)), PYTHONUNBUFFERED='1'),
-                    directory)
+    system = System(directory, node_env(domain_id(slot)), site, domain_id(slot))
     try:
-        # The simulator checks the site's URLs against the world's autopilot ports, so it reads
-        # the repository's site file and shifts its ports itself; the other nodes read the copy.
-        system.start('simulator', 'sentinel_sim.simulator_node', {
-            'world_file': WORLD, 'site_config': SITE, 'render_cameras': 'false',
-            'real_time_factor': real_time_factor, 'mavlink_port_offset': offset}, '/sim')
+        system.start_simulator(offset, '/sim', real_time_factor)
         system.start('vehicle_interface', 'sentinel_control.vehicle_interface_node',
                      {'site_config': site, 'link_timeout': LINK_TIMEOUT}, '/control')
         system.start('watchdog', 'sentinel_safety.safety_watchdog_node',
                      {'site_config': site, 'safety_config': safety}, '/safety')
         yield system
     finally:
-        for process in system.processes.values():
-            if process.poll() is None:
-                process.kill()
-        for process in system.processes.values():
-            process.wait(timeout=30)
+        system.kill_all()
 
 
 # ---------------------------------------------------------------- observers and actors
