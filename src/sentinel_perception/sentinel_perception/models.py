@@ -13,9 +13,11 @@ Backends:
 
 * ``onnxruntime`` (default): ``sentinel_models.onnx_detector.OnnxDetector``,
   the project's batched ONNX YOLO runner (letterbox, decoding, NMS).
-* ``ultralytics``: the ultralytics package's predictor on the same file, for
-  comparisons (benchmarks, accuracy checks); imported only when selected, and
-  only if installed (it pulls in torch, which the runtime install avoids).
+* ``ultralytics``: the ultralytics package's own predictor, for comparisons
+  (benchmarks, accuracy checks): on the PyTorch checkpoint that training keeps
+  beside the ONNX file (``weights.pt``) when there is one, else on the ONNX
+  file itself; imported only when selected, and only if installed (it pulls in
+  torch, which the runtime install avoids).
 
 Model versions come from the registry (``sentinel_models.registry``), or
 from a file given directly (no registry needed, e.g. in tests and benches).
@@ -121,11 +123,12 @@ def _box(box: Any, class_names: Sequence[str]) -> BoxDetection:
 
 @dataclass
 class UltralyticsBackend:
-    """The ultralytics predictor on the same model file (comparison only)."""
+    """The ultralytics predictor on the model's checkpoint (comparison only)."""
 
     spec: ModelSpec
     min_confidence: float = 0.25
     name: str = BACKEND_ULTRALYTICS
+    source: Path = field(init=False)   # what ultralytics runs: the checkpoint or the ONNX file
     _model: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,10 +137,14 @@ class UltralyticsBackend:
         except ImportError as error:
             raise ModelError('the ultralytics backend needs the ultralytics package '
                              f'(pip install ultralytics): {error}') from error
+        from sentinel_models.training import WEIGHTS_FILE
+
+        checkpoint = self.spec.file.with_name(WEIGHTS_FILE)
+        self.source = checkpoint if checkpoint.is_file() else self.spec.file
         try:
-            self._model = YOLO(str(self.spec.file), task='detect')
+            self._model = YOLO(str(self.source), task='detect')
         except Exception as error:  # ultralytics raises many types for unreadable models
-            raise ModelError(f'{self.spec.file}: ultralytics cannot load it: {error}') from error
+            raise ModelError(f'{self.source}: ultralytics cannot load it: {error}') from error
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[BoxDetection]]:
         # Frames are letterboxed to the square input first: ultralytics would
