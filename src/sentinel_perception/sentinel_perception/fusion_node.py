@@ -9,8 +9,8 @@ Contract (docs/ros_graph.md, docs/perception.md):
     ``publish_rate``;
   * serves ``/alerts/acknowledge`` for the alerts it raised.
 
-Logic lives in ``fusion``, ``authorization``, ``threat_rules``, ``alerts`` and
-``evidence``; this node converts, calls them and publishes. The alert book is
+Logic lives in ``fusion_cycle`` (fusion, authorization, threat rules, alerts)
+and ``evidence``; this node converts, calls them and publishes. The alert book is
 journaled to ``<data_dir>/alerts.json`` so a respawned node keeps operators'
 acknowledgements.
 """
@@ -35,15 +35,16 @@ from sentinel_common.heartbeat import Health
 from sentinel_common.heartbeat_publisher import HeartbeatPublisher
 from sentinel_common.qos import EVENT_QOS, SENSOR_QOS
 from sentinel_perception import conversions
-from sentinel_perception.alerts import AlertBook, AlertChange, AlertSettings
-from sentinel_perception.authorization import AuthorizationPolicy, OwnVehicle
+from sentinel_perception.alerts import AlertChange, AlertSettings
+from sentinel_perception.authorization import OwnVehicle
 from sentinel_perception.evidence import FrameRing, StoredFrame, write_evidence
-from sentinel_perception.fusion import Fusion, FusionSettings, TrackStatus
+from sentinel_perception.fusion import FusionSettings
+from sentinel_perception.fusion_cycle import FusionCycle
 from sentinel_perception.image_conversion import ImageError, to_rgb
 from sentinel_perception.log_throttle import LogThrottle
 from sentinel_common.parameters import StartupError, data_directory, declare, require_file
 from sentinel_perception.site import SiteError, default_threat_rules, load_perception_site
-from sentinel_perception.threat_rules import ThreatRules, ThreatRulesError, TrackView, load_threat_rules
+from sentinel_perception.threat_rules import ThreatRulesError, load_threat_rules
 
 DETECTIONS_TOPIC = '/perception/detections'
 TRACKS_TOPIC = '/tracks'
@@ -75,7 +76,7 @@ class FusionParams:
 
 
 class FusionNode(Node):
-    """Thin wrapper around fusion, authorization, threat rules and the alert book."""
+    """Thin wrapper around the fusion cycle: messages in and out, evidence, the journal."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('fusion', **kwargs)
@@ -88,10 +89,9 @@ class FusionNode(Node):
             raise StartupError(str(error)) from None
         for mismatch in self.site.mismatches:
             self.get_logger().warning(f'site config and world disagree: {mismatch}')
-        self.fusion = Fusion(self.params.fusion, id_prefix=f'T{os.getpid() % 10000:04d}-')
-        self.rules = ThreatRules(rules)
-        self.policy = AuthorizationPolicy(rules, self.params.max_vehicle_age)
-        self.book = AlertBook(self.params.alerts)
+        self.cycle = FusionCycle(rules, self.params.fusion, self.params.alerts,
+                                 self.params.max_vehicle_age,
+                                 id_prefix=f'T{os.getpid() % 10000:04d}-')
         self.journal = self.params.data_dir / JOURNAL_NAME
         self._restore_journal()
         self.evidence_dir = self.params.data_dir / 'evidence'
@@ -172,7 +172,7 @@ class FusionNode(Node):
         if not self.journal.exists():
             return
         try:
-            count = self.book.load(self.journal)
+            count = self.cycle.book.load(self.journal)
             self.get_logger().info(f'restored {count} alerts from {self.journal}')
         except ValueError as error:
             kept = self.journal.with_name(f'{JOURNAL_NAME}.unreadable-{int(time.time())}')
@@ -186,9 +186,7 @@ class FusionNode(Node):
         stamp = conversions.seconds(message.header.stamp)
         if self._clock_anchor is None or stamp >= self._clock_anchor[0]:
             self._clock_anchor = (stamp, time.monotonic())
-        if observations:
-            self.fusion.update(observations)
-            self._apply_fusion_events()
+        self.cycle.ingest(observations)
         self.heartbeat.state.record_progress()
 
     def _on_vehicle(self, message: VehicleState) -> None:
@@ -218,44 +216,24 @@ class FusionNode(Node):
             self.heartbeat.state.set_health(Health.DEGRADED, f'no detections on {DETECTIONS_TOPIC} yet')
             return
         self.heartbeat.state.set_health(Health.OK)
-        self.fusion.maintain(now)
-        self._apply_fusion_events()
-        wall = datetime.now(UTC)
+        result = self.cycle.tick(now, datetime.now(UTC), self.vehicles)
         stamp = self.get_clock().now().to_msg()
         tracks = TrackArray()
         tracks.header.stamp, tracks.header.frame_id = stamp, conversions.SITE_FRAME
-        views = []
-        for track in self.fusion.published():
-            position = self.fusion.predicted_position(track, now)
-            verdict = self.policy.assess(track.track_id, track.class_name, position,
-                                         track.position_sigma, now, wall, self.vehicles)
-            tracks.tracks.append(conversions.track_message(track, position, verdict,
-                                                           self.site.georef))
-            if track.status is TrackStatus.CONFIRMED:
-                views.append(TrackView(track.track_id, track.class_name, track.confidence,
-                                       position, verdict.authorized, verdict.exempt_rules))
+        tracks.tracks = [conversions.track_message(t.track, t.position, t.verdict, self.site.georef)
+                         for t in result.tracks]
         self.tracks_pub.publish(tracks)
-        changes = self.book.apply(self.rules.evaluate(views, now, wall), now)
-        for change in changes:
+        for change in result.changes:
             self._publish_alert(self._with_evidence(change), stamp)
-        if changes:
+        if result.changes:
             self._save_journal()
-
-    def _apply_fusion_events(self) -> None:
-        merged, deleted = self.fusion.drain_events()
-        for kept, absorbed in merged:
-            self.policy.merged(kept, absorbed)
-            self.rules.rename_track(absorbed, kept)
-            self.book.rename_track(absorbed, kept)
-        for track_id in deleted:
-            self.policy.forget(track_id)
 
     def _with_evidence(self, change: AlertChange) -> AlertChange:
         """Attach a snapshot to a new alert (a failure is logged; the alert goes out anyway)."""
         if not change.created:
             return change
         alert = change.alert
-        track = self.fusion.tracks.get(alert.track_id)
+        track = self.cycle.fusion.tracks.get(alert.track_id)
         observation = track.last_observation if track is not None else None
         if observation is None:
             return change
@@ -275,7 +253,7 @@ class FusionNode(Node):
         except (ImageError, OSError) as error:
             self.get_logger().error(f'evidence for alert {alert.alert_id} not written: {error}')
             return change
-        updated = self.book.set_evidence(alert.alert_id, path.resolve().as_uri())
+        updated = self.cycle.book.set_evidence(alert.alert_id, path.resolve().as_uri())
         return AlertChange(updated, True) if updated is not None else change
 
     def _publish_alert(self, change: AlertChange, stamp: object) -> None:
@@ -288,7 +266,7 @@ class FusionNode(Node):
 
     def _save_journal(self) -> None:
         try:
-            self.book.save(self.journal)
+            self.cycle.book.save(self.journal)
         except OSError as error:
             self._warn('journal', f'alert journal {self.journal} not written: {error}')
 
@@ -297,7 +275,7 @@ class FusionNode(Node):
     def _on_acknowledge(self, request: AcknowledgeAlert.Request,
                         response: AcknowledgeAlert.Response) -> AcknowledgeAlert.Response:
         now = self._now()
-        code, reason, record = self.book.acknowledge(
+        code, reason, record = self.cycle.book.acknowledge(
             request.alert_id, request.operator_id, request.resolve, request.note,
             now if now is not None else 0.0)
         response.error_code, response.error_msg = int(code), reason
