@@ -82,8 +82,16 @@ class DriftMonitorNode(Node):
                                      lambda m, c=camera: self._on_image(c, m), SENSOR_QOS)
         self.create_subscription(DetectionArray, DETECTIONS_TOPIC, self._on_detections, EVENT_QOS)
         self.create_subscription(ModelInfo, MODEL_TOPIC, self._on_model, LATCHED_QOS)
+        # A site's own baseline when configured and present; else the active model's.
+        self.site_baseline = False
         if self.params.baseline:
-            self._load_baseline(Path(self.params.baseline).expanduser())
+            path = Path(self.params.baseline).expanduser()
+            if path.is_file():
+                self.site_baseline = self._load_baseline(path)
+            else:
+                self.get_logger().warning(
+                    f'no drift baseline at {path}: using the active model\'s (a site baseline '
+                    'comes from a recording of normal operation, docs/perception.md)')
         self.create_timer(self.params.evaluation_period, self._evaluate)
         self.get_logger().info(
             f'watching {len(self.params.cameras)} cameras every {self.params.sample_period:g} s, '
@@ -128,20 +136,22 @@ class DriftMonitorNode(Node):
 
     # ------------------------------------------------------------------ baseline
 
-    def _load_baseline(self, path: Path) -> None:
+    def _load_baseline(self, path: Path) -> bool:
+        """Monitor against the baseline at ``path``; False (logged) when it is unusable."""
         try:
             baseline = Baseline.load(path)
         except ValueError as error:
             self._warn(f'baseline:{path}', f'drift baseline unusable: {error}')
-            return
+            return False
         self.monitor = DriftMonitor(baseline, self.params.drift)
         self.baseline_path = path
         self.get_logger().info(f'drift baseline {path}: {baseline.image_count} images, metrics '
                                f'{", ".join(baseline.metrics)}')
+        return True
 
     def _on_model(self, message: ModelInfo) -> None:
         self.model_version = message.version
-        if self.params.baseline or not message.file_uri:
+        if self.site_baseline or not message.file_uri:
             return
         parsed = urlparse(message.file_uri)
         candidate = Path(unquote(parsed.path)).parent / BASELINE_BESIDE_MODEL

@@ -87,3 +87,39 @@ def test_dark_frames_raise_a_drift_report_and_alert(ros_context, tmp_path):
         executor.shutdown()
         node.destroy_node()
         peer.destroy_node()
+
+
+def test_without_the_site_baseline_the_active_models_is_used(ros_context, tmp_path):
+    """A configured site baseline that does not exist falls back to the one beside the model."""
+    from sentinel_msgs.msg import ModelInfo
+
+    from sentinel_common.qos import LATCHED_QOS
+
+    rng = np.random.default_rng(6)
+    model_dir = tmp_path / 'models' / 'det-x'
+    model_dir.mkdir(parents=True)
+    statistics = [image_statistics(_frame(rng, 150)) for _ in range(10)]
+    Baseline({name: MetricBaseline.continuous(name, np.concatenate([s[name] for s in statistics]))
+              for name in IMAGE_METRICS}, source='beside the model', image_count=10).save(
+        model_dir / 'drift_baseline.json')
+    node = DriftMonitorNode(parameter_overrides=[
+        Parameter('cameras', value=['cam_test']),
+        Parameter('baseline', value=str(tmp_path / 'no_such_site.json')),
+        Parameter('data_dir', value=str(tmp_path))])
+    peer = Node('drift_fallback_peer')
+    models = peer.create_publisher(ModelInfo, '/model/active', LATCHED_QOS)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(peer)
+    try:
+        assert node.monitor is None and not node.site_baseline
+        models.publish(ModelInfo(version='det-x', file_uri=(model_dir / 'model.onnx').as_uri()))
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and node.monitor is None:
+            executor.spin_once(timeout_sec=0.05)
+        assert node.baseline_path == model_dir / 'drift_baseline.json'
+        assert node.monitor.baseline.source == 'beside the model'
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()
