@@ -6,6 +6,13 @@ and the rclpy future's done-callback, which runs on the executor thread,
 hands the response to an asyncio future through call_soon_threadsafe. The
 handler awaits that with a timeout; on timeout the pending request is
 dropped so a late answer is ignored.
+
+At most MAX_IN_FLIGHT calls per service are outstanding at once; more wait
+for a slot (within the same timeout). Services use KEEP_LAST queues of that
+depth on both ends, so when 50 operators press the e-stop together an
+unbounded burst overflows the server's request queue or this client's answer
+queue, and the overflowing calls are silently lost: they were answered 504
+after service_timeout_s although the e-stop had engaged.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 
 from rclpy.client import Client
 from rclpy.node import Node
+from rclpy.qos import qos_profile_services_default
 from rclpy.task import Future
 from sentinel_msgs.srv import (AcknowledgeAlert, AssignTask, CancelTask, CommandVehicle,
                                ReleaseEstop, SetTaskPaused, TriggerEstop)
@@ -36,6 +44,8 @@ SET_TASK_PAUSED = '/mission/set_task_paused'
 ACKNOWLEDGE_ALERT = '/alerts/acknowledge'
 # How often a call waiting for its server to be discovered checks again, seconds.
 DISCOVERY_POLL_S = 0.05
+# Calls in flight per service at most: the depth of the services QoS both ends use.
+MAX_IN_FLIGHT = qos_profile_services_default.depth
 
 
 def _now() -> datetime:
@@ -54,6 +64,7 @@ class RclpyGateway:
         self._cancel = node.create_client(CancelTask, CANCEL_TASK)
         self._pause = node.create_client(SetTaskPaused, SET_TASK_PAUSED)
         self._acknowledge = node.create_client(AcknowledgeAlert, ACKNOWLEDGE_ALERT)
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     async def _call(self, client: Client, request: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -65,6 +76,19 @@ class RclpyGateway:
                 raise GatewayTimeout(f'{client.srv_name}: no server available within '
                                      f'{self._timeout_s:.1f} s')
             await asyncio.sleep(DISCOVERY_POLL_S)
+        slots = self._slots.setdefault(client.srv_name, asyncio.Semaphore(MAX_IN_FLIGHT))
+        try:
+            await asyncio.wait_for(slots.acquire(), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            raise GatewayTimeout(f'{client.srv_name}: {MAX_IN_FLIGHT} calls still waiting for '
+                                 f'answers after {self._timeout_s:.1f} s') from None
+        try:
+            return await self._send(client, request, deadline)
+        finally:
+            slots.release()
+
+    async def _send(self, client: Client, request: Any, deadline: float) -> Any:
+        loop = asyncio.get_running_loop()
         answer: asyncio.Future[Any] = loop.create_future()
 
         def settle(done: Future) -> None:

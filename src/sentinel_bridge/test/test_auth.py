@@ -48,6 +48,26 @@ def test_expired_token_is_refused():
         service().verify(issued_long_ago)
 
 
+def test_a_verified_token_is_decoded_once_and_still_expires(monkeypatch):
+    tokens = service(clock=lambda: time.time() - 58.5)   # expires in 1.5 s
+    token = tokens.issue('alice', Role.OPERATOR)
+    first = tokens.verify(token)
+    decoded: list[str] = []
+    monkeypatch.setattr(jwt, 'decode', lambda *args, **kwargs: decoded.append('again'))
+    assert tokens.verify(token) == first and decoded == [], 'served from the cache'
+    monkeypatch.setattr(time, 'time', lambda: first.expires_at)
+    with pytest.raises(AuthError, match='expired'):
+        tokens.verify(token)
+
+
+def test_only_tokens_that_verified_are_remembered():
+    tokens = service()
+    forged = tokens.issue('alice', Role.VIEWER)[:-4] + 'AAAA'
+    for _ in range(2):
+        with pytest.raises(AuthError, match='signature'):
+            tokens.verify(forged)
+
+
 def test_token_for_another_audience_is_refused():
     other = TokenService(SECRET, 'some-other-system', 60.0).issue('alice', Role.ADMIN)
     with pytest.raises(AuthError, match='audience'):

@@ -50,7 +50,7 @@ async def ensure_database(ctx: ApiContext) -> None:
 async def record_timeout(ctx: ApiContext, principal: Principal, action: str, target: str,
                          error: GatewayTimeout) -> HTTPException:
     """Audit a call that got no answer, and the 504 to raise."""
-    await run_in_threadpool(ctx.persist_after_effect, [ctx.audit_record(
+    await ctx.persist_after_effect([ctx.audit_record(
         principal.user_id, action, target, 'timeout', {'error': str(error)})])
     return HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(error))
 
@@ -94,7 +94,7 @@ async def command_vehicle(
                               'verdict': answered.verdict if has_verdict else None})
     verdict = stored.verdict
     decision = None if verdict is None else enum_name(verdict.decision, Decision)
-    await run_in_threadpool(ctx.persist_after_effect, [stored, ctx.audit_record(
+    await ctx.persist_after_effect([stored, ctx.audit_record(
         principal.user_id, 'command_vehicle', vehicle_id, decision or f'error {reply.error_code}',
         {'command_id': stored.command_id, 'command': body.command,
          'target': vars(target) if goto else None, 'speed_limit': body.speed_limit,
@@ -130,7 +130,7 @@ async def _alert_action(request: Request, alert_id: str, principal: Principal, r
         state = AlertState.RESOLVED if resolve else AlertState.ACKNOWLEDGED
         change = AlertStateChange(alert_id, state, ctx.clock(), principal.user_id, note, 'api')
         records.insert(0, AlertAction(uuid.uuid4().hex, reply.value, change))
-    await run_in_threadpool(ctx.persist_after_effect, records)  # type: ignore[arg-type]
+    await ctx.persist_after_effect(records)  # type: ignore[arg-type]
     raise_for(reply, {ACK_UNKNOWN_ALERT: status.HTTP_404_NOT_FOUND,
                       ACK_INVALID_STATE: status.HTTP_409_CONFLICT})
     if reply.value is None:
@@ -167,7 +167,7 @@ async def _finish_task_action(ctx: ApiContext, principal: Principal, action: str
         {**detail, 'error_msg': reply.error_msg})]
     if reply.error_code == 0 and reply.value is not None and reply.value.task_id:
         records.insert(0, reply.value)
-    await run_in_threadpool(ctx.persist_after_effect, records)  # type: ignore[arg-type]
+    await ctx.persist_after_effect(records)  # type: ignore[arg-type]
     raise_for(reply, mapping)
     if reply.value is None:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, 'mission control answered without the task')

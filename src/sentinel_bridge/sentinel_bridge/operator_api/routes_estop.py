@@ -14,7 +14,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
-from fastapi.concurrency import run_in_threadpool
 
 from sentinel_bridge.auth import Permission, Principal
 from sentinel_bridge.domain import EstopEvent, EstopScope, SafetySnapshot
@@ -68,7 +67,7 @@ async def engage_estop(
                        actor=principal.user_id, scope=body.scope,
                        vehicle_ids=tuple(vehicle_ids), reason=body.reason,
                        outcome=f'{outcome} {reply.error_msg}'.strip())
-    await run_in_threadpool(ctx.persist_after_effect, [event, ctx.audit_record(
+    await ctx.persist_after_effect([event, ctx.audit_record(
         principal.user_id, 'engage_estop', body.scope, outcome,
         {'vehicle_ids': vehicle_ids, 'reason': body.reason, 'error_msg': reply.error_msg})])
     raise_for(reply, {TRIGGER_NOT_AUTHORIZED: status.HTTP_403_FORBIDDEN,
@@ -142,7 +141,7 @@ async def confirm_release(
     try:
         entry = ctx.release_book.confirm(request_id, principal.user_id)
     except ReleaseError as error:
-        await run_in_threadpool(ctx.persist_after_effect, [ctx.audit_record(
+        await ctx.persist_after_effect([ctx.audit_record(
             principal.user_id, 'release_confirm', request_id, f'refused: {error.code}',
             {'reason': error.message})])
         raise _release_error(error) from None
@@ -153,7 +152,7 @@ async def confirm_release(
         ctx.release_book.restore(entry)
         raise await record_timeout(ctx, principal, 'release_estop', request_id, error) from None
     outcome = 'released' if reply.error_code == 0 else f'refused by safety: {reply.error_msg}'
-    await run_in_threadpool(ctx.persist_after_effect, _step_records(
+    await ctx.persist_after_effect(_step_records(
         ctx, principal, 'release', entry, outcome, principal.user_id))
     raise_for(reply, {RELEASE_NOT_AUTHORIZED: status.HTTP_403_FORBIDDEN,
                       RELEASE_SAME_APPROVER: status.HTTP_409_CONFLICT,

@@ -1,8 +1,9 @@
 """Read-only endpoints: fleet and vehicle state, alerts, tasks, telemetry, models, users.
 
-Live state (fleet, safety status) comes from memory, fed by ROS; everything
-else from the database. Plain `def` handlers: FastAPI runs them in its thread
-pool, so database reads never block the event loop.
+Live state (fleet, safety status) comes from memory, fed by ROS, and is served
+by `async def` handlers on the event loop: no thread hop, no query. Everything
+else comes from the database through plain `def` handlers, which FastAPI runs
+in its thread pool, so database reads never block the event loop.
 """
 
 from __future__ import annotations
@@ -52,16 +53,16 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 
 @router.get('/fleet', tags=['fleet'], response_model=FleetOut, responses=errors(),
             summary='Every vehicle in the newest fleet state')
-def fleet(request: Request,
-          _: Annotated[Principal, Depends(RequirePermission(Permission.VIEW_FLEET))]) -> FleetOut:
+async def fleet(request: Request, _: Annotated[Principal, Depends(
+        RequirePermission(Permission.VIEW_FLEET))]) -> FleetOut:
     stamp, vehicles = context(request).live.fleet()
     return FleetOut(stamp=stamp, vehicles=[VehicleOut.of(v) for v in vehicles])
 
 
 @router.get('/vehicles/{vehicle_id}', tags=['fleet'], response_model=VehicleOut,
             responses=errors(404), summary="One vehicle's newest state")
-def vehicle(request: Request, vehicle_id: VehicleId,
-            _: Annotated[Principal, Depends(RequirePermission(Permission.VIEW_FLEET))]) -> VehicleOut:
+async def vehicle(request: Request, vehicle_id: VehicleId, _: Annotated[Principal, Depends(
+        RequirePermission(Permission.VIEW_FLEET))]) -> VehicleOut:
     snapshot = context(request).live.vehicle(vehicle_id)
     if snapshot is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f'no vehicle {vehicle_id!r} in the fleet state')
@@ -70,7 +71,7 @@ def vehicle(request: Request, vehicle_id: VehicleId,
 
 @router.get('/safety/status', tags=['fleet'], response_model=SafetyStatusOut,
             responses=errors(404), summary="The safety watchdog's newest status")
-def safety_status(request: Request, _: Annotated[Principal, Depends(
+async def safety_status(request: Request, _: Annotated[Principal, Depends(
         RequirePermission(Permission.VIEW_FLEET))]) -> SafetyStatusOut:
     status_now = context(request).live.safety()
     if status_now is None:

@@ -11,6 +11,11 @@ disabled account or a changed role invalidates outstanding tokens at once.
 The e-stop is the exception when the database is down: the signed, unexpired
 token is trusted on its own, because stopping vehicles must not depend on the
 database.
+
+Both checks run on the event loop without a thread of their own: the token
+service remembers tokens it has verified (until they expire), and concurrent
+requests share one account query (ApiContext.account_problem), so a request
+for in-memory state never waits for a free worker thread.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
-from sentinel_bridge.auth import AuthError, Permission, Principal, Role
+from sentinel_bridge.auth import AuthError, Permission, Principal
 from sentinel_bridge.operator_api.context import ApiContext, context
 from sentinel_bridge.persistence import store
 from sentinel_bridge.persistence.database import DatabaseUnavailable
@@ -44,7 +49,8 @@ def database_unavailable() -> HTTPException:
                          headers={'Retry-After': '5'})
 
 
-def authenticate(request: Request, token: str | None = Depends(oauth2_scheme)) -> Principal:
+async def authenticate(request: Request,
+                       token: str | None = Depends(oauth2_scheme)) -> Principal:
     """The principal a bearer token proves (signature, algorithm, audience, expiry)."""
     if not token:
         raise unauthorized('not authenticated: send Authorization: Bearer <token>')
@@ -52,19 +58,6 @@ def authenticate(request: Request, token: str | None = Depends(oauth2_scheme)) -
         return context(request).tokens.verify(token)
     except AuthError as error:
         raise unauthorized(error.reason) from None
-
-
-def _account_problem(ctx: ApiContext, principal: Principal) -> str | None:
-    """Why the account behind a valid token may no longer act, or None."""
-    with ctx.database.read() as session:
-        user = store.find_user(session, principal.user_id)
-        if user is None:
-            return 'account no longer exists'
-        if user.disabled:
-            return 'account is disabled'
-        if Role(user.role) != principal.role:
-            return 'role changed since the token was issued; log in again'
-    return None
 
 
 def _audit_denial(ctx: ApiContext, principal: Principal, permission: Permission,
@@ -91,7 +84,7 @@ class RequirePermission:
                        principal: Principal = Depends(authenticate)) -> Principal:
         ctx = context(request)
         try:
-            problem = await run_in_threadpool(_account_problem, ctx, principal)
+            problem = await ctx.account_problem(principal)
         except DatabaseUnavailable:
             if not self.trust_token_without_database:
                 raise database_unavailable() from None
@@ -115,7 +108,7 @@ class RequireAuthenticated:
                        principal: Principal = Depends(authenticate)) -> Principal:
         ctx = context(request)
         try:
-            problem = await run_in_threadpool(_account_problem, ctx, principal)
+            problem = await ctx.account_problem(principal)
         except DatabaseUnavailable:
             raise database_unavailable() from None
         if problem is not None:

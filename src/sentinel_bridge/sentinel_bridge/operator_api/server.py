@@ -22,9 +22,15 @@ LISTEN_BACKLOG = 128
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (port 0: the kernel picks a free one)."""
+    """A listening TCP socket on host:port (port 0: the kernel picks a free one).
+
+    The protocol is named (IPPROTO_TCP, not the default 0) because asyncio
+    turns Nagle's algorithm off (TCP_NODELAY) only on connections whose socket
+    says TCP; with it on, a response written as headers then body waits for
+    the client's delayed ACK, which added 40 ms to every request.
+    """
     family = socket.AF_INET6 if ':' in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
