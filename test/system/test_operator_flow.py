@@ -229,9 +229,13 @@ def test_operator_flow_through_the_api_and_foxglove(system: tuple[System, str]) 
         assert vehicle['vehicle_type'] == 'drone' and vehicle['link_state'] == 'ok'
 
         # ... an alert acknowledged by the operator, stored with its history...
-        owner.raise_alert()
-        running.wait_for(lambda: http.get(f'/alerts/{ALERT_ID}', headers=tokens[OPERATOR])
-                         .status_code == 200, 'the alert stored by the API')
+        def alert_stored() -> bool:
+            # Raised again until it lands: DDS may still be matching the API's subscription.
+            owner.raise_alert()
+            time.sleep(0.2)
+            return http.get(f'/alerts/{ALERT_ID}', headers=tokens[OPERATOR]).status_code == 200
+
+        running.wait_for(alert_stored, 'the alert stored by the API')
         acknowledged = http.post(f'/alerts/{ALERT_ID}/acknowledge', headers=tokens[OPERATOR],
                                  json={'note': 'on it'})
         assert acknowledged.status_code == 200, acknowledged.text
