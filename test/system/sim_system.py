@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
+from sentinel_launch.shared_memory import remove_stale_shared_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / 'config' / 'sites' / 'substation.yaml'
@@ -116,7 +117,10 @@ class NodeProcesses:
 
     def start(self, name: str, module: str, params: dict[str, Any], namespace: str = '') -> None:
         """``python -m module --ros-args`` with ``params``, in ``namespace`` if one is given,
-        as launch starts a node (launch gives the same names and namespaces)."""
+        as launch starts a node (launch gives the same names and namespaces); the first
+        start clears DDS shared memory left by dead processes, as sentinel-launch does."""
+        if not self.processes:
+            remove_stale_shared_memory()
         args = [sys.executable, '-m', module, '--ros-args']
         if namespace:
             args += ['-r', f'__ns:={namespace}']

@@ -52,7 +52,8 @@ from sentinel_msgs.msg import VehicleCommand
 from sentinel_msgs.srv import CommandVehicle
 from sqlalchemy import create_engine, text
 
-from sentinel_scenarios.event_log import AlertRecord, EntitySample, EventLog, SafetyRecord
+from sentinel_scenarios.event_log import (AlertRecord, EntitySample, EventLog, SafetyRecord,
+                                         VehicleRecord)
 from sentinel_scenarios.metrics import link_cut_results, restart_results
 from sentinel_scenarios.observer_node import ScenarioObserver
 from sentinel_scenarios.processes import kill_node
@@ -267,7 +268,11 @@ def act_cut_a_flying_drone_link(system: System) -> None:
     [result] = link_cut_results(system.log)
     assert result.safe is not None and result.safe <= LINK_SAFE_BOUND, \
         f'{drone} not safe within {LINK_SAFE_BOUND} s of its link cut: {result}'
-    assert result.reported_lost is not None, f'Sentinel never reported {drone} link lost'
+    states = [(round(v.t, 1), v.link) for v in system.log.of(VehicleRecord)
+              if v.vehicle == drone and v.t >= cut_at - 5.0]
+    assert result.reported_lost is not None, \
+        f'Sentinel never reported {drone} link lost; its states from 5 s before the cut ' \
+        f'(sim s, link): {states[:3]} ... {states[-3:]} of {len(states)}'
     system.observer.inject_fault(cut, clear=True)
 
 

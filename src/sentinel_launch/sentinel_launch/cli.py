@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .description import (ArgumentError, ArgumentSpec, LaunchError, ProcessSpec,
                           describe_arguments, load)
+from .shared_memory import remove_stale_shared_memory
 from .supervisor import OutputRouter, Supervisor
 
 __all__ = ['main']
@@ -171,6 +172,10 @@ def main(args: Sequence[str] | None = None) -> int:
         _LOG.warning('%s starts no processes', description.file)
         return 0
 
+    removed = remove_stale_shared_memory()
+    if removed:
+        _LOG.info('removed %d shared-memory files of DDS participants that no longer exist',
+                  len(removed))
     router = OutputRouter(sys.stdout, sys.stderr,
                           log_dir=options.log_dir or _default_log_dir(os.environ))
     supervisor = Supervisor(description.processes, router=router,
