@@ -102,7 +102,12 @@ class GeoPoint:
 
 @dataclass(frozen=True)
 class AlertRecord:
-    """One alert as last reported (by its owner over ROS, or after an operator action)."""
+    """One alert as last reported (by its owner over ROS, or after an operator action).
+
+    `position` and `geo_position` are None for an alert that concerns no place (a drift
+    alert is about every camera at once): its owner publishes NaN there, which no
+    database column and no JSON document can carry.
+    """
 
     alert_id: str
     severity: AlertSeverity
@@ -114,8 +119,8 @@ class AlertRecord:
     zone_id: str = ''
     track_id: str = ''
     class_name: str = ''
-    position: Point = Point()
-    geo_position: GeoPoint = GeoPoint()
+    position: Point | None = None
+    geo_position: GeoPoint | None = None
     description: str = ''
     evidence_uri: str = ''
     acknowledged_by: str = ''

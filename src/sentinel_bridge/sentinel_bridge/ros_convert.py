@@ -2,7 +2,8 @@
 
 Imports message classes only (no rclpy), so the conversions are tested with
 plain pytest. Stamps: a zero header stamp means "not set" and falls back to
-the time of reception; NaN battery levels become None (unknown).
+the time of reception; NaN battery levels become None (unknown), and so do
+alert positions with a non-finite coordinate (the alert concerns no place).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from datetime import datetime, timezone
 
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point as PointMsg
-from sentinel_msgs.msg import (Alert, FleetState, SafetyStatus, Task, VehicleCommand,
-                               VehicleState)
+from sentinel_msgs.msg import (Alert, FleetState, GeoPosition, SafetyStatus, Task,
+                               VehicleCommand, VehicleState)
 
 from sentinel_bridge.domain import (AlertRecord, AlertSeverity, AlertState, CommandKind,
                                     CommandRecord, Decision, GeoPoint, Point, SafetySnapshot,
@@ -49,6 +50,26 @@ def _point(msg: PointMsg) -> Point:
     return Point(float(msg.x), float(msg.y), float(msg.z))
 
 
+def _geo_point(msg: GeoPosition) -> GeoPoint:
+    return GeoPoint(float(msg.latitude_deg), float(msg.longitude_deg), float(msg.altitude))
+
+
+def _located_point(msg: PointMsg) -> Point | None:
+    """The point, or None when its publisher has no location for it (non-finite coordinates)."""
+    point = _point(msg)
+    return point if _all_finite(point.x, point.y, point.z) else None
+
+
+def _located_geo_point(msg: GeoPosition) -> GeoPoint | None:
+    """The WGS84 position, or None when its publisher has no location for it."""
+    geo = _geo_point(msg)
+    return geo if _all_finite(geo.latitude_deg, geo.longitude_deg, geo.altitude) else None
+
+
+def _all_finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
 def _point_msg(point: Point) -> PointMsg:
     return PointMsg(x=float(point.x), y=float(point.y), z=float(point.z))
 
@@ -70,9 +91,8 @@ def alert_from_msg(msg: Alert, received_at: datetime) -> AlertRecord:
         state=_enum(AlertState, msg.state, AlertState.NEW),  # type: ignore[arg-type]
         raised_at=to_datetime(msg.first_raised, updated), updated_at=updated,
         rule_id=msg.rule_id, zone_id=msg.zone_id, track_id=msg.track_id,
-        class_name=msg.class_name, position=_point(msg.position),
-        geo_position=GeoPoint(msg.geo_position.latitude_deg, msg.geo_position.longitude_deg,
-                              msg.geo_position.altitude),
+        class_name=msg.class_name, position=_located_point(msg.position),
+        geo_position=_located_geo_point(msg.geo_position),
         description=msg.description, evidence_uri=msg.evidence_uri,
         acknowledged_by=msg.acknowledged_by, resolution_note=msg.resolution_note)
 
@@ -83,9 +103,7 @@ def vehicle_from_msg(msg: VehicleState, received_at: datetime) -> VehicleSnapsho
     return VehicleSnapshot(
         vehicle_id=msg.vehicle_id, stamp=to_datetime(msg.header.stamp, received_at),
         vehicle_type=int(msg.vehicle_type), armed=bool(msg.armed), mode=msg.mode,
-        position=_point(msg.position),
-        geo_position=GeoPoint(msg.geo_position.latitude_deg, msg.geo_position.longitude_deg,
-                              msg.geo_position.altitude),
+        position=_point(msg.position), geo_position=_geo_point(msg.geo_position),
         velocity=Point(float(msg.velocity.x), float(msg.velocity.y), float(msg.velocity.z)),
         heading_deg=float(msg.heading_deg), battery_voltage=float(msg.battery_voltage),
         battery_remaining=None if math.isnan(battery) else battery,

@@ -30,8 +30,8 @@ from sqlalchemy import create_engine, text
 from sentinel_bridge import passwords
 from sentinel_bridge.auth import DEFAULT_AUDIENCE, Role, TokenService
 from sentinel_bridge.domain import (AlertRecord, AlertSeverity, AlertState, CommandRecord,
-                                    Decision, EstopScope, SafetySnapshot, TaskRecord, TaskState,
-                                    TaskType, Verdict)
+                                    Decision, EstopScope, GeoPoint, Point, SafetySnapshot,
+                                    TaskRecord, TaskState, TaskType, Verdict)
 from sentinel_bridge.estop_release import ReleaseBook
 from sentinel_bridge.operator_api.app import create_app
 from sentinel_bridge.operator_api.context import ApiContext
@@ -68,7 +68,9 @@ def make_alert(alert_id: str = 'alert-1', state: AlertState = AlertState.NEW,
     at = at or datetime.now(timezone.utc)
     return AlertRecord(alert_id=alert_id, severity=severity, category='intrusion', state=state,
                        raised_at=at, updated_at=at, zone_id='substation_yard',
-                       class_name='person', description='person inside the fence')
+                       class_name='person', position=Point(12.5, -4.0, 0.0),
+                       geo_position=GeoPoint(51.5, 4.25, 12.0),
+                       description='person inside the fence')
 
 
 def safety(engaged: bool = False, vehicles: Sequence[str] = ()) -> SafetySnapshot:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sentinel_msgs.msg import Alert
 
+from sentinel_bridge import ros_convert
 from sentinel_bridge.auth import Role
 from sentinel_bridge.domain import (AlertState, CommandKind, Decision, GeoPoint, Point,
                                     VehicleSnapshot)
+from sentinel_bridge.operator_api.schemas import alert_record_out
 from sentinel_bridge.persistence import schema, store
 
 ADMIN = Role.ADMIN
@@ -174,6 +179,48 @@ def test_alerts_filter_by_state_severity_and_time(api, helpers):
 def test_bad_alert_filters_are_422(api, params):
     response = api.client.get('/alerts', params=params, headers=api.headers())
     assert response.status_code == 422, params
+
+
+def _drift_alert_msg() -> Alert:
+    """An alert as the perception drift monitor publishes it: about every camera, no place."""
+    msg = Alert()
+    msg.alert_id = 'drift-f496d8982fbf4e2d'
+    msg.severity = Alert.SEVERITY_WARNING
+    msg.category = 'drift'
+    msg.rule_id = 'input_drift'
+    msg.description = 'all cameras: drift from the training data'
+    msg.position.x = msg.position.y = msg.position.z = math.nan
+    geo = msg.geo_position
+    geo.latitude_deg = geo.longitude_deg = geo.altitude = math.nan
+    return msg
+
+
+def test_an_alert_without_a_location_is_stored_and_served_with_a_null_position(api):
+    record = ros_convert.alert_from_msg(_drift_alert_msg(), datetime.now(timezone.utc))
+    worker = api.context.worker
+    assert worker.submit(record) and worker.wait_idle(5.0)
+    assert worker.rejected == 0
+    listed = api.client.get('/alerts', headers=api.headers(Role.VIEWER))
+    detail = api.client.get(f'/alerts/{record.alert_id}', headers=api.headers(Role.VIEWER))
+    streamed = alert_record_out(record).model_dump_json()   # what GET /stream sends
+    for body in (listed.text, detail.text, streamed):
+        assert 'NaN' not in body
+    for alert in (listed.json()[0], detail.json(), json.loads(streamed)):
+        assert alert['alert_id'] == record.alert_id and alert['category'] == 'drift'
+        assert alert['position'] is None
+        assert (alert['latitude_deg'], alert['longitude_deg'], alert['altitude']) == (
+            None, None, None)
+
+
+@pytest.mark.parametrize('location,coordinate', [
+    ('position', 'x'), ('position', 'y'), ('position', 'z'), ('geo_position', 'latitude_deg'),
+    ('geo_position', 'longitude_deg'), ('geo_position', 'altitude')])
+def test_one_non_finite_coordinate_makes_its_location_absent(location, coordinate):
+    msg = Alert()
+    setattr(getattr(msg, location), coordinate, math.inf)
+    record = ros_convert.alert_from_msg(msg, datetime.now(timezone.utc))
+    other = 'geo_position' if location == 'position' else 'position'
+    assert getattr(record, location) is None and getattr(record, other) is not None
 
 
 def test_acknowledge_and_resolve_go_through_the_owner_and_are_recorded(api, helpers):

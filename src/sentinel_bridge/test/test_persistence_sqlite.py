@@ -13,18 +13,19 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from sentinel_bridge import accounts, codec, downsample
 from sentinel_bridge.auth import Role
-from sentinel_bridge.domain import (AlertState, AuditRecord, CommandKind, CommandRecord, Decision,
-                                    EstopEvent, GeoPoint, Point, TaskRecord, TaskState, TaskType,
-                                    Verdict, VehicleSnapshot)
+from sentinel_bridge.domain import (AlertRecord, AlertSeverity, AlertState, AuditRecord,
+                                    CommandKind, CommandRecord, Decision, EstopEvent, GeoPoint,
+                                    Point, TaskRecord, TaskState, TaskType, Verdict,
+                                    VehicleSnapshot)
 from sentinel_bridge.ingest import EstopTransitionDetector, TelemetryThinner
 from sentinel_bridge.passwords import verify_password
 from sentinel_bridge.persistence import schema, store
-from sentinel_bridge.persistence.database import Database, parse_db_url
+from sentinel_bridge.persistence.database import Database, make_engine, migrate, parse_db_url
 from sentinel_bridge.persistence.outbox import Outbox
 from sentinel_bridge.users_cli import run as users_cli
 
@@ -56,7 +57,35 @@ def test_migrations_build_exactly_the_orm_schema(database):
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={'compare_type': True})
         assert compare_metadata(context, schema.Base.metadata) == []
-        assert context.get_current_revision() == '0001_initial'
+        assert context.get_current_revision() == '0002_alert_location_optional'
+
+
+def test_location_migration_keeps_existing_alerts_and_lets_new_ones_have_no_location(tmp_path):
+    engine = make_engine(f'sqlite:///{tmp_path}/old.sqlite')
+    migrate(engine, '0001_initial')
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO alerts VALUES ('old', 1, 'intrusion', 0, '', '', '', '', 1, 2, 3, 51, 4, "
+            "80, '', '', '', '', '2026-03-01 12:00:00', '2026-03-01 12:00:00')"))
+        connection.execute(text(   # a row referring to the alerts table that gets rebuilt
+            "INSERT INTO alert_state_history (alert_id, state, changed_at, changed_by, note, "
+            "source) VALUES ('old', 0, '2026-03-01 12:00:00', '', '', 'ros')"))
+    migrate(engine)
+    columns = {c['name']: c['nullable'] for c in inspect(engine).get_columns('alerts')}
+    assert all(columns[name] for name in ('x', 'y', 'z', 'latitude_deg', 'longitude_deg',
+                                          'altitude'))
+    database = Database(engine)
+    with database.write() as session:
+        store.ingest_alert(session, AlertRecord('drift', AlertSeverity.WARNING, 'drift',
+                                                AlertState.NEW, T0, T0))
+    with database.read() as session:
+        old, drift = store.get_alert(session, 'old'), store.get_alert(session, 'drift')
+        assert old is not None and (old.x, old.y, old.z, old.altitude) == (1, 2, 3, 80)
+        assert drift is not None and (drift.x, drift.latitude_deg) == (None, None)
+        assert session.execute(text('PRAGMA foreign_keys')).scalar() == 1
+        assert session.execute(text('PRAGMA foreign_key_check')).all() == []
+        assert [h.alert_id for h in store.alert_history(session, 'old')] == ['old']
+    database.close()
 
 
 def test_db_url_is_checked(tmp_path):
@@ -313,6 +342,15 @@ def test_queue_survives_a_restart_through_its_journal(tmp_path, helpers):
                  st.floats(-1e5, 1e5), st.none() | st.floats(0, 1), st.integers(0, 10**12)))
 def test_codec_round_trips_records_exactly(record):
     assert codec.decode(VehicleSnapshot, json.loads(json.dumps(codec.encode(record)))) == record
+
+
+@pytest.mark.parametrize('located', [True, False])
+def test_codec_round_trips_alerts_with_and_without_a_location(helpers, located):
+    alert = helpers.make_alert()
+    if not located:
+        alert = replace(alert, position=None, geo_position=None)
+    line = json.dumps(codec.encode(alert), allow_nan=False)
+    assert codec.decode(AlertRecord, json.loads(line)) == alert
 
 
 # ----------------------------------------------------------------------------- ROS-side decisions

@@ -34,6 +34,8 @@ MAX_ROUTE_POINTS = 200
 MAX_VEHICLE_IDS = 100
 # Highest task priority (Task.priority is a uint8).
 MAX_PRIORITY = 255
+# How an alert's location fields describe their absence.
+NO_PLACE = 'null for an alert that concerns no place (a drift alert covers every camera)'
 
 # Identifiers of vehicles, tasks, alerts, models: what the ROS side produces.
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=schema.ID_LENGTH,
@@ -116,6 +118,13 @@ class PointOut(BaseModel):
     x: float
     y: float
     z: float
+
+
+def _optional_point_out(x: float | None, y: float | None, z: float | None) -> PointOut | None:
+    """A stored position, or None where the columns are NULL (nothing to locate)."""
+    if x is None or y is None or z is None:
+        return None
+    return PointOut(x=x, y=y, z=z)
 
 
 # ----------------------------------------------------------------------------- fleet
@@ -285,10 +294,10 @@ class AlertOut(BaseModel):
     zone_id: str
     track_id: str
     class_name: str
-    position: PointOut
-    latitude_deg: float
-    longitude_deg: float
-    altitude: float
+    position: PointOut | None = Field(description=f'site ENU position; {NO_PLACE}')
+    latitude_deg: float | None = Field(description=f'WGS84 latitude; {NO_PLACE}')
+    longitude_deg: float | None = Field(description=f'WGS84 longitude; {NO_PLACE}')
+    altitude: float | None = Field(description=f'metres above the WGS84 ellipsoid; {NO_PLACE}')
     description: str
     evidence_uri: str
     acknowledged_by: str
@@ -303,7 +312,7 @@ class AlertOut(BaseModel):
             alert_id=row.alert_id, severity=enum_name(row.severity, AlertSeverity),  # type: ignore[arg-type]
             category=row.category, state=enum_name(row.state, AlertState),  # type: ignore[arg-type]
             rule_id=row.rule_id, zone_id=row.zone_id, track_id=row.track_id,
-            class_name=row.class_name, position=PointOut(x=row.x, y=row.y, z=row.z),
+            class_name=row.class_name, position=_optional_point_out(row.x, row.y, row.z),
             latitude_deg=row.latitude_deg, longitude_deg=row.longitude_deg,
             altitude=row.altitude, description=row.description,
             evidence_uri=row.evidence_uri, acknowledged_by=row.acknowledged_by,
@@ -341,13 +350,16 @@ class ResolveIn(Strict):
 
 def alert_record_out(record: AlertRecord) -> AlertOut:
     """The API view of an alert record as its owner returned it."""
+    position, geo = record.position, record.geo_position
     return AlertOut(
         alert_id=record.alert_id, severity=record.severity.name.lower(),  # type: ignore[arg-type]
         category=record.category, state=record.state.name.lower(),  # type: ignore[arg-type]
         rule_id=record.rule_id, zone_id=record.zone_id, track_id=record.track_id,
-        class_name=record.class_name, position=PointOut(**vars(record.position)),
-        latitude_deg=record.geo_position.latitude_deg,
-        longitude_deg=record.geo_position.longitude_deg, altitude=record.geo_position.altitude,
+        class_name=record.class_name,
+        position=None if position is None else PointOut(**vars(position)),
+        latitude_deg=None if geo is None else geo.latitude_deg,
+        longitude_deg=None if geo is None else geo.longitude_deg,
+        altitude=None if geo is None else geo.altitude,
         description=record.description, evidence_uri=record.evidence_uri,
         acknowledged_by=record.acknowledged_by, resolution_note=record.resolution_note,
         raised_at=record.raised_at, updated_at=record.updated_at)

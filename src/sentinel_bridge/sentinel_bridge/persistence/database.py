@@ -99,15 +99,44 @@ def _begin_sqlite(connection: Connection) -> None:
     connection.exec_driver_sql('BEGIN IMMEDIATE' if immediate else 'BEGIN')
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent; runs at every start)."""
+def migrate(engine: Engine, revision: str = 'head') -> None:
+    """Bring the schema to `revision`, the newest by default (idempotent; runs at every start)."""
     config = Config()
     config.set_main_option('script_location', str(MIGRATIONS_DIR))
     with _unavailable_as_exception():
-        with engine.connect() as connection, \
+        with engine.connect() as connection, _sqlite_foreign_keys_off(connection), \
                 connection.execution_options(**{WRITE_OPTION: True}).begin():
             config.attributes['connection'] = connection
-            command.upgrade(config, 'head')
+            command.upgrade(config, revision)
+            _check_sqlite_foreign_keys(connection)
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys unenforced while migrating, as SQLite's procedure for altering a
+    table requires. A batch migration rebuilds a table by copying it, and dropping the
+    original would otherwise trip every row that refers to it, although the copy takes its
+    place before the commit. The pragma is ignored inside a transaction, so it is set on the
+    driver's connection before SQLAlchemy begins one, and restored after."""
+    if connection.dialect.name != 'sqlite':
+        yield
+        return
+    driver = connection.connection.driver_connection
+    driver.execute('PRAGMA foreign_keys=OFF')
+    try:
+        yield
+    finally:
+        driver.execute('PRAGMA foreign_keys=ON')
+
+
+def _check_sqlite_foreign_keys(connection: Connection) -> None:
+    """SQLite: refuse to commit a migration that left a row referring to nothing (the check
+    that _sqlite_foreign_keys_off suspended)."""
+    if connection.dialect.name != 'sqlite':
+        return
+    broken = connection.exec_driver_sql('PRAGMA foreign_key_check').all()
+    if broken:
+        raise RuntimeError(f'migration left rows with broken foreign keys: {broken[:5]}')
 
 
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError)

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from sentinel_bridge import audit_chain
 from sentinel_bridge.auth import Role
 from sentinel_bridge.domain import (AlertAction, AlertRecord, AlertSeverity, AlertState,
-                                    AuditRecord, CommandRecord, EstopEvent, Point, TaskRecord,
-                                    TaskState, VehicleSnapshot)
+                                    AuditRecord, CommandRecord, EstopEvent, GeoPoint, Point,
+                                    TaskRecord, TaskState, VehicleSnapshot)
 from sentinel_bridge.downsample import Sample
 from sentinel_bridge.persistence import schema
 
@@ -31,6 +31,8 @@ from sentinel_bridge.persistence import schema
 AUDIT_LOCK_KEY = 0x534E544C
 # Rows fetched per round trip when streaming long results.
 STREAM_CHUNK_ROWS = 2000
+# Three coordinate columns, all NULL for an alert that concerns no place.
+OptionalTriple = tuple[float | None, float | None, float | None]
 
 
 # ----------------------------------------------------------------------------- users
@@ -123,6 +125,17 @@ def _points_json(points: Sequence[Point]) -> str:
 
 # ----------------------------------------------------------------------------- alerts
 
+def _point_columns(point: Point | None) -> OptionalTriple:
+    """x, y, z of an alert's position; all NULL when the alert concerns no place."""
+    return (None, None, None) if point is None else (point.x, point.y, point.z)
+
+
+def _geo_columns(geo: GeoPoint | None) -> OptionalTriple:
+    """Latitude, longitude, altitude of an alert; all NULL when it concerns no place."""
+    return (None, None, None) if geo is None else (geo.latitude_deg, geo.longitude_deg,
+                                                   geo.altitude)
+
+
 def _apply_alert(row: schema.Alert, record: AlertRecord) -> None:
     row.severity = int(record.severity)
     row.category = record.category
@@ -131,10 +144,8 @@ def _apply_alert(row: schema.Alert, record: AlertRecord) -> None:
     row.zone_id = record.zone_id
     row.track_id = record.track_id
     row.class_name = record.class_name
-    row.x, row.y, row.z = record.position.x, record.position.y, record.position.z
-    row.latitude_deg = record.geo_position.latitude_deg
-    row.longitude_deg = record.geo_position.longitude_deg
-    row.altitude = record.geo_position.altitude
+    row.x, row.y, row.z = _point_columns(record.position)
+    row.latitude_deg, row.longitude_deg, row.altitude = _geo_columns(record.geo_position)
     row.description = record.description
     row.evidence_uri = record.evidence_uri
     row.acknowledged_by = record.acknowledged_by
