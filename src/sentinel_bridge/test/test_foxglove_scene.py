@@ -150,7 +150,7 @@ def test_substation_site_gives_zones_scenery_and_every_camera_mount():
     assert {m.camera_id for m in site.mounts} >= {'cam_nw', 'cam_sw', 'drone_1_camera',
                                                   'rover_2_camera'}
     pole = next(m for m in site.mounts if m.camera_id == 'cam_nw')
-    assert pole.parent_frame == 'site' and pole.translation == (-120.0, 55.0, 8.0)
+    assert pole.parent_frame == 'site' and pole.translation == (-130.0, 45.0, 8.0)
     entities = static_entities(site.zones, site.scenery, site.mounts, 0)
     ids = {e.id for e in entities}
     assert 'scenery' in ids and 'zone/transformer_yard' in ids and 'frustum/cam_nw' in ids

@@ -43,12 +43,12 @@ def _scene(worlds_dir: Path, wall: bool) -> tuple[list[SampleSpec], ChunkRendere
     camera = world.camera('cam_nw')
     yaw = camera.pose.yaw
     ahead = np.array([math.cos(yaw), math.sin(yaw)])
-    person = camera.pose.position[0] + 10.0 * ahead[0], camera.pose.position[1] + 10.0 * ahead[1]
+    person = camera.pose.position[0] + 20.0 * ahead[0], camera.pose.position[1] + 20.0 * ahead[1]
     plan = CameraPlan(camera.name, 'fixed', None, None, camera.pose, camera.pose, camera.width,
                       camera.height, camera.horizontal_fov, camera.near, camera.far)
     placed = [Placement('dr_actor_person_0', 'person', Pose(person[0], person[1], 0.0))]
     if wall:
-        middle = np.asarray(camera.pose.position[:2]) + 5.0 * ahead
+        middle = np.asarray(camera.pose.position[:2]) + 10.0 * ahead
         placed.append(Placement('dr_clutter_0', 'clutter', Pose(middle[0], middle[1], 0.0, yaw=yaw)))
     specs = [SampleSpec(world.name, 0, plan, tuple(placed), PLAIN),
              SampleSpec(world.name, 1, plan, tuple(p for p in placed if p.cls == 'clutter'), PLAIN)]

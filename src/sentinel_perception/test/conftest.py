@@ -18,8 +18,8 @@ CLASS_NAMES = ('person', 'vehicle', 'drone')
 # Network input side of the test models (px); 640x480 frames letterbox to scale 0.5.
 TEST_INPUT_SIZE = 320
 # Simulation time (s) at which the substation's intruder walks inside the
-# fence in view of cam_nw (about 116 m away).
-INTRUDER_TIME = 120.0
+# fence in view of cam_nw (about 28 m away).
+INTRUDER_TIME = 70.0
 
 
 def fixed_box_model(path: Path, boxes: Sequence[tuple[float, float, float, float, int, float]],

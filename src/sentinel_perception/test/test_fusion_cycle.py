@@ -24,8 +24,8 @@ def _intruder(t: float) -> tuple[float, float]:
 
 
 def _guard(t: float) -> tuple[float, float]:
-    """Walks the guard_round's north side (y = 70), west from x = 100."""
-    return (100.0 - 1.2 * t, 70.0)
+    """Walks the guard_round's north side (y = 65), west from x = 95."""
+    return (95.0 - 1.2 * t, 65.0)
 
 
 def _frame(camera: str, t: float) -> list[Observation]:
@@ -51,7 +51,7 @@ def test_one_track_per_person_an_alert_for_the_intruder_none_for_the_guard():
         x, y = _intruder(t)
         ids_near_intruder |= {p.track.track_id for p in result.tracks
                               if abs(p.position[0] - x) < 4.0 and abs(p.position[1] - y) < 4.0}
-        guard = [p for p in result.tracks if abs(p.position[1] - 70.0) < 4.0]
+        guard = [p for p in result.tracks if abs(p.position[1] - 65.0) < 4.0]
         if t >= 12.0:   # the route's min_time_on_route (10 s) plus confirmation
             assert guard and all(p.verdict.authorized for p in guard)
 

@@ -86,7 +86,7 @@ def test_the_intruder_in_a_rendered_frame_is_located_where_the_simulator_put_it(
     truth = intruder_scene['position']
     error = math.hypot(located.position[0] - truth[0], located.position[1] - truth[1])
     assert error < max(2.0, 2.0 * located.sigma), (located, truth)
-    assert located.range == pytest.approx(116.0, abs=5.0)
+    assert located.range == pytest.approx(28.3, abs=3.0)
 
 
 def test_drone_camera_pose_matches_the_simulator_gimbal(perception_site):

@@ -42,10 +42,10 @@ def walk_across(camera_pose: Pose, distance: float, half_width: float,
 
 @pytest.fixture(scope='module')
 def substation() -> Iterator[tuple[PhysicsWorld, CameraRenderer]]:
-    """The substation, its intruder walking across cam_sw's view 14 m away."""
+    """The substation, its intruder walking across cam_nw's view 14 m away."""
     world = load_world(REPO / 'worlds' / 'substation.sdf')
     intruder = dataclasses.replace(world.actor('intruder'), delay_start=0.0, loop=False,
-                                   waypoints=walk_across(world.camera('cam_sw').pose, 14, 4, 8))
+                                   waypoints=walk_across(world.camera('cam_nw').pose, 14, 4, 8))
     others = tuple(a for a in world.actors if a.name != 'intruder')
     physics = PhysicsWorld(dataclasses.replace(world, actors=(intruder, *others)))
     renderer = CameraRenderer(physics)
@@ -56,7 +56,7 @@ def substation() -> Iterator[tuple[PhysicsWorld, CameraRenderer]]:
 def test_a_fixed_camera_shows_the_scene(substation: tuple[PhysicsWorld, CameraRenderer]
                                         ) -> None:
     _, renderer = substation
-    image = renderer.render('cam_sw', width=W, height=H)
+    image = renderer.render('cam_nw', width=W, height=H)
     assert image.shape == (H, W, 3) and image.dtype == np.uint8
     assert image.std() > 10.0  # not a uniform frame
     sky, ground = image[:10].reshape(-1, 3).mean(axis=0), image[-10:].reshape(-1, 3).mean(axis=0)
@@ -67,13 +67,13 @@ def test_a_fixed_camera_shows_the_scene(substation: tuple[PhysicsWorld, CameraRe
 def test_a_moving_actor_changes_the_pixels_where_its_ground_truth_says(
         substation: tuple[PhysicsWorld, CameraRenderer]) -> None:
     physics, renderer = substation
-    scale = W / physics.camera('cam_sw').width
+    scale = W / physics.camera('cam_nw').width
     frames: list[np.ndarray] = []
     boxes: list[ImageBox] = []
     for seconds in (2.0, 3.0):
         physics.step(seconds - physics.time)
-        frames.append(renderer.render('cam_sw', width=W, height=H).astype(int))
-        boxes.extend(b for b in physics.ground_truth('cam_sw') if b.entity_id == 'intruder')
+        frames.append(renderer.render('cam_nw', width=W, height=H).astype(int))
+        boxes.extend(b for b in physics.ground_truth('cam_nw') if b.entity_id == 'intruder')
     assert len(boxes) == 2 and all(b.visible_fraction == 1.0 for b in boxes)
     changed = np.any(frames[0] != frames[1], axis=2)
     assert changed.sum() >= 20  # the walker moved about 1 m at 14 m
@@ -93,15 +93,15 @@ def test_the_same_state_renders_the_same_frame(substation: tuple[PhysicsWorld, C
 
 def test_blackout_is_a_black_frame(substation: tuple[PhysicsWorld, CameraRenderer]) -> None:
     _, renderer = substation
-    image = renderer.render('cam_sw', CameraEffects(blackout=True), width=W, height=H)
+    image = renderer.render('cam_nw', CameraEffects(blackout=True), width=W, height=H)
     assert image.shape == (H, W, 3) and not image.any()
 
 
 def test_fog_greys_far_pixels_more_than_near_ones(
         substation: tuple[PhysicsWorld, CameraRenderer]) -> None:
     _, renderer = substation
-    clear = renderer.render('cam_sw', width=W, height=H).astype(float)
-    foggy = renderer.render('cam_sw', CameraEffects(fog=0.5), width=W, height=H).astype(float)
+    clear = renderer.render('cam_nw', width=W, height=H).astype(float)
+    foggy = renderer.render('cam_nw', CameraEffects(fog=0.5), width=W, height=H).astype(float)
     grey_distance = [np.abs(img - FOG_RGB).mean(axis=(1, 2)) for img in (clear, foggy)]
     assert foggy.std() < clear.std() * 0.6  # contrast washed out
     near, far = slice(H - 10, H), slice(H // 2 - 15, H // 2 - 5)  # near ground, far field
@@ -111,15 +111,15 @@ def test_fog_greys_far_pixels_more_than_near_ones(
 
 def test_night_darkens_and_adds_noise(substation: tuple[PhysicsWorld, CameraRenderer]) -> None:
     _, renderer = substation
-    day = renderer.render('cam_sw', width=W, height=H).astype(float)
-    night = [renderer.render('cam_sw', CameraEffects(night=1.0), width=W, height=H)
+    day = renderer.render('cam_nw', width=W, height=H).astype(float)
+    night = [renderer.render('cam_nw', CameraEffects(night=1.0), width=W, height=H)
              for _ in range(2)]
     assert night[0].mean() < 0.25 * day.mean()
     assert not np.array_equal(night[0], night[1])  # sensor noise differs frame to frame
-    dusk = renderer.render('cam_sw', CameraEffects(night=0.3), width=W, height=H)
+    dusk = renderer.render('cam_nw', CameraEffects(night=0.3), width=W, height=H)
     assert night[0].mean() < dusk.mean() < day.mean()
     # The lights dimmed for night are restored: daylight frames are unchanged.
-    assert np.array_equal(renderer.render('cam_sw', width=W, height=H), day.astype(np.uint8))
+    assert np.array_equal(renderer.render('cam_nw', width=W, height=H), day.astype(np.uint8))
 
 
 def test_the_effect_functions_follow_their_definitions() -> None:
@@ -148,7 +148,7 @@ def test_an_image_size_that_changes_the_field_of_view_is_refused(
         substation: tuple[PhysicsWorld, CameraRenderer]) -> None:
     _, renderer = substation
     with pytest.raises(ValueError, match='aspect'):
-        renderer.render('cam_sw', width=160, height=160)
+        renderer.render('cam_nw', width=160, height=160)
     with pytest.raises(KeyError, match='no camera'):
         renderer.render('cam_nowhere')
 
