@@ -21,7 +21,7 @@ setup(
     extras_require={'test': ['pytest', 'hypothesis']},
     entry_points={
         'console_scripts': [
-            'sentinel-demo = sentinel_scenarios.cli:main',
+            'sentinel-demo = sentinel_scenarios.cli:exit_main',
         ],
     },
 )

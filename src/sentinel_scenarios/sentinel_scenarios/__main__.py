@@ -1,5 +1,5 @@
 """``python -m sentinel_scenarios``: the same as ``sentinel-demo``."""
 
-from sentinel_scenarios.cli import main
+from sentinel_scenarios.cli import exit_main
 
-raise SystemExit(main())
+exit_main()
