@@ -12,6 +12,7 @@ No rclpy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,29 @@ class PublishedTrack:
 class CycleResult:
     tracks: list[PublishedTrack]    # confirmed and coasting tracks
     changes: list[AlertChange]      # alerts to publish now
+
+
+class CyclePacer:
+    """When a cycle asked for by new detections may run: at once, but not too often.
+
+    Why: waiting for the next periodic cycle would add up to a whole period
+    (200 ms at 5 Hz) between a detection and its alert; running a cycle for
+    every detection array of every camera would repeat the same work many
+    times a period. So a cycle runs as soon as detections arrive, but never
+    sooner than ``min_interval`` s after the previous one.
+    """
+
+    def __init__(self, min_interval: float) -> None:
+        self.min_interval = min_interval
+        self._last = -math.inf
+
+    def delay(self, now: float) -> float:
+        """Seconds from ``now`` (monotonic) until the next cycle may run; 0 for at once."""
+        return max(0.0, self._last + self.min_interval - now)
+
+    def ran(self, now: float) -> None:
+        """A cycle (asked for or periodic) ran at ``now`` (monotonic)."""
+        self._last = now
 
 
 class FusionCycle:

@@ -4,13 +4,16 @@ Contract (docs/ros_graph.md, docs/perception.md):
   * subscribes ``/perception/detections`` (DetectionArray, every camera),
     ``/vehicles/<id>/state`` (VehicleState: recognising our own vehicles) and,
     for evidence snapshots, ``/cameras/<cam>/image_raw`` (last few frames kept);
-  * publishes ``/tracks`` (TrackArray: confirmed and coasting tracks) and
-    ``/alerts`` (Alert: created, updated in place, acknowledged) at
-    ``publish_rate``;
+  * publishes ``/tracks`` (TrackArray: confirmed and coasting tracks) at
+    ``publish_rate`` and ``/alerts`` (Alert: created, updated in place,
+    acknowledged) from every cycle;
   * serves ``/alerts/acknowledge`` for the alerts it raised.
 
 Logic lives in ``fusion_cycle`` (fusion, authorization, threat rules, alerts)
-and ``evidence``; this node converts, calls them and publishes. The alert book is
+and ``evidence``; this node converts, calls them and publishes. A cycle runs
+at ``publish_rate`` (time-based rules: dwell, tracks ageing) and also as soon
+as detections arrive, at most once per ``min_cycle_interval``, so an alert
+does not wait for the next periodic cycle. The alert book is
 journaled to ``<data_dir>/alerts.json`` so a respawned node keeps operators'
 acknowledgements.
 """
@@ -25,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from sentinel_msgs.msg import Alert, DetectionArray, TrackArray, VehicleState
@@ -39,7 +43,7 @@ from sentinel_perception.alerts import AlertChange, AlertSettings
 from sentinel_perception.authorization import OwnVehicle
 from sentinel_perception.evidence import FrameRing, StoredFrame, write_evidence
 from sentinel_perception.fusion import FusionSettings
-from sentinel_perception.fusion_cycle import FusionCycle
+from sentinel_perception.fusion_cycle import CycleResult, CyclePacer, FusionCycle
 from sentinel_perception.image_conversion import ImageError, to_rgb
 from sentinel_perception.log_throttle import LogThrottle
 from sentinel_common.parameters import StartupError, data_directory, declare, require_file
@@ -68,6 +72,7 @@ class FusionParams:
     threat_rules: Path
     data_dir: Path
     publish_rate: float        # Hz
+    min_cycle_interval: float  # s between cycles asked for by detections
     evidence_images: bool
     evidence_depth: int        # frames kept per camera
     fusion: FusionSettings
@@ -112,6 +117,9 @@ class FusionNode(Node):
                                          lambda m, c=camera: self._on_image(c, m), SENSOR_QOS)
         self.create_service(AcknowledgeAlert, ACKNOWLEDGE_SERVICE, self._on_acknowledge)
         self.create_timer(1.0 / self.params.publish_rate, self._tick)
+        self.pacer = CyclePacer(self.params.min_cycle_interval)
+        self._deferred = self.create_timer(self.params.min_cycle_interval, self._deferred_cycle,
+                                           autostart=False)
         self.get_logger().info(
             f'fusing {DETECTIONS_TOPIC} into {TRACKS_TOPIC} at {self.params.publish_rate:g} Hz; '
             f'{len(rules.rules)} threat rules from {self.params.threat_rules}; alerts journal '
@@ -133,6 +141,9 @@ class FusionNode(Node):
                 'directory for evidence snapshots and the alert journal')),
             publish_rate=declare(self, 'publish_rate', 5.0, 'tracks and rule evaluation rate, Hz',
                                  0.5, 50.0),
+            min_cycle_interval=declare(self, 'min_cycle_interval', 0.05,
+                                       'least time between rule evaluations that new detections '
+                                       'ask for, s', 0.001, 2.0),
             evidence_images=declare(self, 'evidence_images', True,
                                     'keep recent camera frames to attach evidence to alerts'),
             evidence_depth=declare(self, 'evidence_depth', 10,
@@ -188,6 +199,7 @@ class FusionNode(Node):
             self._clock_anchor = (stamp, time.monotonic())
         self.cycle.ingest(observations)
         self.heartbeat.state.record_progress()
+        self._cycle_soon()
 
     def _on_vehicle(self, message: VehicleState) -> None:
         vehicle = conversions.own_vehicle(message)
@@ -210,23 +222,46 @@ class FusionNode(Node):
         return stamp + (time.monotonic() - arrived)
 
     def _tick(self) -> None:
-        now = self._now()
+        """The periodic cycle: rules, alerts and the tracks."""
         self.heartbeat.state.record_progress()
-        if now is None:
+        result = self._run_cycle()
+        if result is None:
             self.heartbeat.state.set_health(Health.DEGRADED, f'no detections on {DETECTIONS_TOPIC} yet')
             return
         self.heartbeat.state.set_health(Health.OK)
-        result = self.cycle.tick(now, datetime.now(UTC), self.vehicles)
-        stamp = self.get_clock().now().to_msg()
         tracks = TrackArray()
-        tracks.header.stamp, tracks.header.frame_id = stamp, conversions.SITE_FRAME
+        tracks.header.stamp, tracks.header.frame_id = self._stamp(), conversions.SITE_FRAME
         tracks.tracks = [conversions.track_message(t.track, t.position, t.verdict, self.site.georef)
                          for t in result.tracks]
         self.tracks_pub.publish(tracks)
+
+    def _cycle_soon(self) -> None:
+        """Judge new detections at once, or when the pacer allows (tracks wait for the timer)."""
+        if self.pacer.delay(time.monotonic()) == 0.0:
+            self._run_cycle()
+        elif self._deferred.is_canceled():
+            self._deferred.reset()
+
+    def _deferred_cycle(self) -> None:
+        self._deferred.cancel()
+        self._run_cycle()
+
+    def _run_cycle(self) -> CycleResult | None:
+        """Age the tracks, evaluate the rules and publish alert changes; None before detections."""
+        now = self._now()
+        if now is None:
+            return None
+        self.pacer.ran(time.monotonic())
+        result = self.cycle.tick(now, datetime.now(UTC), self.vehicles)
+        stamp = self._stamp()
         for change in result.changes:
             self._publish_alert(self._with_evidence(change), stamp)
         if result.changes:
             self._save_journal()
+        return result
+
+    def _stamp(self) -> Time:
+        return self.get_clock().now().to_msg()
 
     def _with_evidence(self, change: AlertChange) -> AlertChange:
         """Attach a snapshot to a new alert (a failure is logged; the alert goes out anyway)."""
@@ -256,7 +291,7 @@ class FusionNode(Node):
         updated = self.cycle.book.set_evidence(alert.alert_id, path.resolve().as_uri())
         return AlertChange(updated, True) if updated is not None else change
 
-    def _publish_alert(self, change: AlertChange, stamp: object) -> None:
+    def _publish_alert(self, change: AlertChange, stamp: Time) -> None:
         alert = change.alert
         self.alerts_pub.publish(conversions.alert_message(alert, self.site.georef, stamp))
         if change.created:
@@ -279,7 +314,7 @@ class FusionNode(Node):
             request.alert_id, request.operator_id, request.resolve, request.note,
             now if now is not None else 0.0)
         response.error_code, response.error_msg = int(code), reason
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp()
         if record is not None:
             response.alert = conversions.alert_message(record, self.site.georef, stamp)
         if code == 0 and record is not None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sentinel_perception.fusion import Observation
-from sentinel_perception.fusion_cycle import FusionCycle
+from sentinel_perception.fusion_cycle import CyclePacer, FusionCycle
 from sentinel_perception.site import default_threat_rules, load_perception_site
 from sentinel_perception.threat_rules import load_threat_rules
 
@@ -60,3 +60,13 @@ def test_one_track_per_person_an_alert_for_the_intruder_none_for_the_guard():
     raised, alert = alerts[0]
     assert alert.track_id in ids_near_intruder
     assert 12.0 <= raised <= 13.0   # entered at 10 s, dwell 2 s, one cycle of slack
+
+
+def test_pacer_runs_at_once_then_not_again_within_the_interval():
+    pacer = CyclePacer(0.05)
+    assert pacer.delay(100.0) == 0.0           # nothing ran yet: at once
+    pacer.ran(100.0)
+    assert abs(pacer.delay(100.01) - 0.04) < 1e-9
+    assert pacer.delay(100.05) == 0.0
+    pacer.ran(100.2)                           # a periodic cycle counts too
+    assert abs(pacer.delay(100.2) - 0.05) < 1e-9

@@ -129,3 +129,39 @@ def test_two_cameras_one_track_one_alert_with_evidence_and_acknowledgement(fusio
     journal = json.loads((data_dir / 'alerts.json').read_text())
     stored = {a['alert_id']: a for a in journal['alerts']}
     assert stored[alert.alert_id]['state'] == Alert.STATE_RESOLVED
+
+
+def test_detections_are_judged_on_arrival_without_waiting_for_the_periodic_cycle(ros_context,
+                                                                                tmp_path):
+    """The node is never spun, so its timers never run: only arriving detections drive it."""
+    interval = 0.01
+    node = FusionNode(parameter_overrides=[
+        Parameter('site_config', value=str(SITE_CONFIG)),
+        Parameter('data_dir', value=str(tmp_path)),
+        Parameter('evidence_images', value=False),
+        Parameter('publish_rate', value=0.5),
+        Parameter('min_cycle_interval', value=interval)])
+    peer = Node('fusion_test_peer')
+    alerts: list[Alert] = []
+    tracks: list[TrackArray] = []
+    peer.create_subscription(Alert, '/alerts', alerts.append, EVENT_QOS)
+    peer.create_subscription(TrackArray, '/tracks', tracks.append, SENSOR_QOS)
+    executor = SingleThreadedExecutor()
+    executor.add_node(peer)
+    try:
+        deadline = time.monotonic() + 10.0
+        while not node.alerts_pub.get_subscription_count() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.02)
+        for step in range(25):   # 5 s of sensor time; inside the yard from x = 16, dwell 2 s
+            node._on_detections(detections('cam_nw', START + step * PERIOD, 10.0 + step, 20.0, 4))
+            time.sleep(interval)
+        deadline = time.monotonic() + 5.0
+        while not alerts and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.02)
+        assert [(a.rule_id, a.zone_id) for a in alerts] == \
+            [('restricted_entry', 'transformer_yard')]
+        assert not tracks   # tracks go out with the periodic cycle only
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()
