@@ -72,6 +72,7 @@ class FusionParams:
     threat_rules: Path
     data_dir: Path
     publish_rate: float        # Hz
+    rule_rate: float           # Hz, rule evaluations between track publications
     min_cycle_interval: float  # s between cycles asked for by detections
     evidence_images: bool
     evidence_depth: int        # frames kept per camera
@@ -117,6 +118,7 @@ class FusionNode(Node):
                                          lambda m, c=camera: self._on_image(c, m), SENSOR_QOS)
         self.create_service(AcknowledgeAlert, ACKNOWLEDGE_SERVICE, self._on_acknowledge)
         self.create_timer(1.0 / self.params.publish_rate, self._tick)
+        self.create_timer(1.0 / self.params.rule_rate, self._rule_tick)
         self.pacer = CyclePacer(self.params.min_cycle_interval)
         self._deferred = self.create_timer(self.params.min_cycle_interval, self._deferred_cycle,
                                            autostart=False)
@@ -141,6 +143,8 @@ class FusionNode(Node):
                 'directory for evidence snapshots and the alert journal')),
             publish_rate=declare(self, 'publish_rate', 5.0, 'tracks and rule evaluation rate, Hz',
                                  0.5, 50.0),
+            rule_rate=declare(self, 'rule_rate', 20.0, 'rule evaluation rate between track '
+                              'publications, Hz', 0.5, 100.0),
             min_cycle_interval=declare(self, 'min_cycle_interval', 0.05,
                                        'least time between rule evaluations that new detections '
                                        'ask for, s', 0.001, 2.0),
@@ -234,6 +238,12 @@ class FusionNode(Node):
         tracks.tracks = [conversions.track_message(t.track, t.position, t.verdict, self.site.georef)
                          for t in result.tracks]
         self.tracks_pub.publish(tracks)
+
+    def _rule_tick(self) -> None:
+        """Judge the rules between frames: a track's prediction that crosses into a zone is
+        found within one rule period rather than one track period (alerts only)."""
+        if self.pacer.delay(time.monotonic()) == 0.0:
+            self._run_cycle()
 
     def _cycle_soon(self) -> None:
         """Judge new detections at once, or when the pacer allows (tracks wait for the timer)."""
