@@ -116,9 +116,13 @@ class Observer:
         self.results: dict[str, Any] = {}
         self.node.create_subscription(TaskArray, '/tasks', self._on_tasks, LATCHED_QOS)
         self.node.create_subscription(FleetState, '/fleet/state', self._on_fleet, SENSOR_QOS)
-        self.node.create_subscription(VehicleCommand, '/safety/approved_commands',
-                                      lambda c: self.approved.__setitem__(c.command_id, c), EVENT_QOS)
-        self.node.create_subscription(DiagnosticArray, '/vehicles/command_results', self._on_results, EVENT_QOS)
+        # Approvals and results are events (volatile): the first patrol's are sent once, so
+        # mission control starts only when these two subscriptions have matched their publishers.
+        self.event_subscriptions = (
+            self.node.create_subscription(VehicleCommand, '/safety/approved_commands',
+                                          lambda c: self.approved.__setitem__(c.command_id, c), EVENT_QOS),
+            self.node.create_subscription(DiagnosticArray, '/vehicles/command_results', self._on_results,
+                                          EVENT_QOS))
         self.alerts = self.node.create_publisher(Alert, '/alerts', EVENT_QOS)
         self.inject: Any = self.node.create_client(InjectFault, '/sim/inject_fault')
 
@@ -181,6 +185,9 @@ def system(tmp_path: Path) -> Iterator[System]:
             'site_config': site, 'link_timeout': LINK_TIMEOUT})
         running.start('safety_watchdog', 'sentinel_safety.safety_watchdog_node',
                       {'site_config': site, 'safety_config': safety})
+        running.spin_until(lambda: all(sub.get_publisher_count() > 0
+                                       for sub in observer.event_subscriptions),
+                           'the watchdog\'s approvals and the command results matched', STARTUP_TIMEOUT)
         # A patrol whose first laps the gate refuses while it has not yet heard the vehicles
         # starts again 5 s later instead of the default minute.
         running.start('mission_control', 'sentinel_control.mission_control_node', {
