@@ -63,11 +63,12 @@ def _excl_ok(p: Vec3, zone: FenceZone, m: Margins) -> bool:
 
 
 def _incl_ok(p: Vec3, zone: FenceZone, m: Margins) -> bool:
-    """Oracle: inside an inclusion box by the margins."""
+    """Oracle: strictly inside an inclusion box by the margins (on a limit counts as out, as
+    the gate's zero clearance does, sideways and vertically alike)."""
     if K.box_depth(p, zone.polygon) <= m.horizontal:
         return False
-    return not m.vertical_checks or (zone.floor - m.floor_tolerance <= p.z
-                                     <= zone.ceiling - m.vertical)
+    return not m.vertical_checks or (zone.floor - m.floor_tolerance < p.z
+                                     < zone.ceiling - m.vertical)
 
 
 @settings(max_examples=100, deadline=None)
