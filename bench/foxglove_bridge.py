@@ -24,7 +24,7 @@ the same run:
   in the loaded phase; frames each client received and the share it missed
   (a slow client loses older frames, latest wins, rather than queueing).
 
-Run: ``.venv/bin/python bench/foxglove_bridge.py [--large-data] [--clients 5 --rate 5]``
+Run: ``.venv/bin/python bench/foxglove_bridge.py [--fastdds-defaults] [--clients 5 --rate 5]``
 (about 35 s).
 Timing goals live here, not in the tests: figures depend on the machine and
 its load.
@@ -331,12 +331,26 @@ def _report(baseline: Phase, loaded: Phase, published_fps: float, rate: float) -
               f'slowest camera {min(frames.values(), default=0) / s:.1f}/s')
 
 
+def _write_empty_fastdds_profile() -> str:
+    """A profile file without settings: Fast DDS then keeps its defaults.
+
+    The workspace's Python sets FASTDDS_DEFAULT_PROFILES_FILE only where it is
+    unset, so pointing it at an empty profile is how every child process of
+    the benchmark gets the defaults.
+    """
+    handle, path = tempfile.mkstemp(prefix='fastdds-defaults-', suffix='.xml')
+    with os.fdopen(handle, 'w', encoding='utf-8') as profile:
+        profile.write('<?xml version="1.0" encoding="UTF-8"?>\n'
+                      '<dds xmlns="http://www.eprosima.com"><profiles/></dds>\n')
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--seconds', type=float, default=10.0, help='length of each phase')
-    parser.add_argument('--large-data', action='store_true',
-                        help='run every process with FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA '
-                             '(Fast DDS shared memory and TCP for large samples)')
+    parser.add_argument('--fastdds-defaults', action='store_true',
+                        help="run every process on Fast DDS's default transports instead of "
+                             "the stack's profile config/fastdds.xml")
     parser.add_argument('--clients', type=int, default=1,
                         help='WebSocket clients watching every camera in the loaded phase')
     parser.add_argument('--rate', type=float, default=RATE,
@@ -347,8 +361,8 @@ def main() -> int:
         parser.error('--clients must be >= 1 and --rate > 0')
     if options.publisher is not None:
         return run_publisher(options.publisher, options.rate)
-    if options.large_data:
-        os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
+    if options.fastdds_defaults:
+        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = _write_empty_fastdds_profile()
     # This process runs the WebSocket client and the DDS reference side by side; a short
     # GIL switch interval keeps either from delaying the other's timestamps (as in the bridge).
     sys.setswitchinterval(0.0005)
@@ -368,7 +382,7 @@ def main() -> int:
                                      env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         reference = DdsReference(domain)
         try:
-            transport = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', 'default')
+            transport = 'defaults' if options.fastdds_defaults else 'config/fastdds.xml'
             print(f'bridge pid {bridge.pid} on port {port}, DDS domain {domain}, Fast DDS '
                   f'transports: {transport}, {options.seconds:g} s per phase')
             baseline, loaded = asyncio.run(_run(port, publisher, reference, options.seconds,

@@ -4,8 +4,8 @@
 Why: the perception requirement is that an alert comes at most 150 ms (p99)
 after the frame in which an intruder enters a restricted zone. This script
 times that path through the real processes: the detector and fusion nodes run
-as launch starts them (each its own process, Fast DDS with the LARGE_DATA
-transports, the site configuration, the detector's model from the registry,
+as launch starts them (each its own process, Fast DDS with the profile
+``config/fastdds.xml``, the site configuration, the detector's model from the registry,
 i.e. the newest shipped model under ``models/``), and this script plays the
 camera.
 
@@ -73,7 +73,8 @@ from urllib.parse import urlparse
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 # As launch/sentinel.launch.xml sets it for every node: frames go over shared memory.
-os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
+os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(Path(__file__).resolve().parent.parent
+                                                  / 'config' / 'fastdds.xml')
 
 import rclpy  # noqa: E402
 import yaml  # noqa: E402

@@ -30,8 +30,8 @@ BUILD = ROOT / 'build'
 LOGS = BUILD / 'setup-logs'
 STAMPS = BUILD / 'setup-stamps'
 REQUIRED_PYTHON = (3, 11)
-# Fast DDS builtin transports of every workspace process (see write_ament_path_hook).
-FASTDDS_TRANSPORTS = 'LARGE_DATA'
+# Fast DDS profile (transports) of every workspace process (see write_ament_path_hook).
+FASTDDS_PROFILE = ROOT / 'config' / 'fastdds.xml'
 # Requirement sets under requirements/, each a superset of the one before.
 PROFILES = ('runtime', 'train', 'dev')
 # Seconds between progress lines while a long step runs.
@@ -189,17 +189,18 @@ def write_ament_path_hook() -> None:
 
     The wheels' own bootstrapper sets LD_LIBRARY_PATH; ament_index needs
     AMENT_PREFIX_PATH too, to find packages (sentinel_msgs included) in the
-    venv. Camera frames (about 1 MB) need Fast DDS's LARGE_DATA transports
-    (shared memory and TCP): over the default UDP most of them are lost, and
-    the two configurations do not exchange data, so every process of the
-    workspace -- nodes, tests, tools -- uses LARGE_DATA unless told otherwise.
+    venv. Camera frames (about 1 MB) need the Fast DDS profile in
+    config/fastdds.xml (shared memory with a large segment, UDP, no TCP): with
+    Fast DDS's defaults most best-effort frames are lost. So every process of
+    the workspace -- nodes, tests, tools -- loads that profile unless told
+    otherwise (FASTDDS_DEFAULT_PROFILES_FILE already set).
     """
     hook = site_packages() / 'sentinel_ament_prefix.pth'
     hook.write_text(
         "import os, sys; os.environ['AMENT_PREFIX_PATH'] = os.pathsep.join("
         "dict.fromkeys([sys.prefix] + [p for p in os.environ.get('AMENT_PREFIX_PATH', '')"
         ".split(os.pathsep) if p])); "
-        f"os.environ.setdefault('FASTDDS_BUILTIN_TRANSPORTS', '{FASTDDS_TRANSPORTS}')\n")
+        f"os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', {str(FASTDDS_PROFILE)!r})\n")
 
 
 def patch_wheel_cmake_files() -> None:
