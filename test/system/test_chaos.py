@@ -370,8 +370,8 @@ def test_a_scenario_under_delayed_and_dropped_traffic(tmp_path: Path) -> None:
     """The smoke scenario inside a namespace whose loopback delays and drops packets.
 
     Every process (the system and the observing demo) shares the namespace, so
-    DDS discovery, Fast DDS's TCP transport and every MAVLink UDP packet pass
-    the netem queue; shared-memory transport between processes does not.
+    DDS discovery (UDP multicast) and every MAVLink UDP packet pass the netem
+    queue; DDS data between processes goes over shared memory and does not.
     """
     reason = _netem_unavailable()
     if reason is not None:
