@@ -204,8 +204,20 @@ class DriftMonitorNode(Node):
             alert = self.alerts.update(result, result.window_end, uri)
             if alert is not None:
                 self.alerts_pub.publish(conversions.alert_message(alert, None, stamp))
-                log = self.get_logger().warning if result.drifted else self.get_logger().info
-                log(f'drift alert {alert.alert_id}: {alert.description}')
+                self._log_alert(alert.alert_id, alert.description, result.drifted)
+
+    def _log_alert(self, alert_id: str, description: str, drifted: bool) -> None:
+        """A raised drift alert as a warning, a resolved one as info.
+
+        Two call sites on purpose: rclpy ties a severity to the line that logs,
+        and one line logging both (the alert raised, later resolved) raised
+        ValueError and ended the node.
+        """
+        message = f'drift alert {alert_id}: {description}'
+        if drifted:
+            self.get_logger().warning(message)
+        else:
+            self.get_logger().info(message)
 
     def _report(self, result: WindowResult) -> str:
         """Write a report when drift starts and every report_interval while it lasts."""

@@ -83,6 +83,15 @@ def test_dark_frames_raise_a_drift_report_and_alert(ros_context, tmp_path):
         assert report.drifted and brightness.psi > brightness.threshold
         assert Path(urlparse(report.report_uri).path).is_file()
         assert alerts[0].category == 'drift' and 'drift from the training data' in alerts[0].description
+
+        # Day again: the alert ends (logged at another severity than when raised; the
+        # executor re-raises any exception of the node's callbacks here).
+        for second in range(30, 50):
+            send(150, 100.0 + second)
+            if any('(ended:' in a.description for a in alerts):
+                break
+        assert spin_until(lambda: any('(ended:' in a.description for a in alerts), 5.0)
+        assert alerts[-1].alert_id == alerts[0].alert_id
     finally:
         executor.shutdown()
         node.destroy_node()
