@@ -88,6 +88,7 @@ class FusionCycle:
         self._apply_fusion_events()
         published = []
         views = []
+        coasting = set()
         for track in self.fusion.published():
             position = self.fusion.predicted_position(track, now)
             verdict = self.policy.assess(track.track_id, track.class_name, position,
@@ -96,7 +97,9 @@ class FusionCycle:
             if track.status is TrackStatus.CONFIRMED:
                 views.append(TrackView(track.track_id, track.class_name, track.confidence,
                                        position, verdict.authorized, verdict.exempt_rules))
-        changes = self.book.apply(self.rules.evaluate(views, now, wall), now)
+            else:
+                coasting.add(track.track_id)
+        changes = self.book.apply(self.rules.evaluate(views, now, wall, coasting), now)
         return CycleResult(published, changes)
 
     def _apply_fusion_events(self) -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -473,10 +473,19 @@ class ThreatRules:
     config: ThreatRulesConfig
     _state: dict[tuple[str, str, str], _ZoneState] = field(default_factory=dict)
 
-    def evaluate(self, tracks: Sequence[TrackView], now: float, wall: datetime) -> list[RuleHit]:
-        """Rule hits at ``now`` (s) for the given confirmed tracks; ``wall`` drives schedules."""
+    def evaluate(self, tracks: Sequence[TrackView], now: float, wall: datetime,
+                 coasting: Collection[str] = ()) -> list[RuleHit]:
+        """Rule hits at ``now`` (s) for the given confirmed tracks; ``wall`` drives schedules.
+
+        ``coasting`` names tracks that exist but went unseen for a while: no rule is
+        judged on a guess of where they are, and their state (the side of a fence,
+        the time they entered a zone, a firing alert) waits for them. A camera
+        that sees a walker only every second or two would otherwise make his track
+        coast between sightings, and a fence he crossed meanwhile would never count.
+        Only a track in neither list has gone, and its firing conditions end.
+        """
         hits: list[RuleHit] = []
-        seen: set[tuple[str, str, str]] = set()
+        seen: set[tuple[str, str, str]] = {key for key in self._state if key[2] in coasting}
         active_zones = {name: zone.active_at(wall, self.config.timezone)
                         for name, zone in self.config.zones.items()}
         for rule in self.config.rules:

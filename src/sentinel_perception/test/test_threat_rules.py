@@ -55,8 +55,10 @@ class Scene:
         counter = iter(range(1, 10_000))
         return lambda: f'alert-{next(counter)}'
 
-    def run(self, seconds: float, tracks: Callable[[float], Iterable[tuple]]) -> list[AlertChange]:
-        """Advance the clock, evaluating every STEP; tracks(t) -> (id, class, x, y[, conf])."""
+    def run(self, seconds: float, tracks: Callable[[float], Iterable[tuple]],
+            coasting: frozenset[str] = frozenset()) -> list[AlertChange]:
+        """Advance the clock, evaluating every STEP; tracks(t) -> (id, class, x, y[, conf]);
+        ``coasting``: ids of tracks alive but unseen meanwhile."""
         out: list[AlertChange] = []
         end = self.now + seconds
         while self.now < end - 1e-9:
@@ -70,7 +72,8 @@ class Scene:
                                              self.vehicles)
                 views.append(TrackView(track_id, cls, confidence, (x, y, 0.0), verdict.authorized,
                                        verdict.exempt_rules))
-            hits = self.rules.evaluate(views, self.now, self.wall + timedelta(seconds=self.now))
+            hits = self.rules.evaluate(views, self.now, self.wall + timedelta(seconds=self.now),
+                                       coasting)
             out.extend(self.book.apply(hits, self.now))
         self.published.extend(out)
         return out
@@ -168,6 +171,28 @@ def test_perimeter_crossing_inbound_only_and_jitter_is_not_a_crossing(rules_conf
     jitter.run(1.0, lambda t: [('J', 'person', -160.0, 0.0)])
     wobble = jitter.run(20.0, lambda t: [('J', 'person', -150.0 + math.sin(7 * t), 0.0)])
     assert _ids(wobble, 'perimeter_crossing') == set()
+
+
+def test_a_fence_crossed_while_the_track_coasted_still_counts(rules_config):
+    """Sparse sightings (a loaded detector, a slow camera) make a track coast between them."""
+    outside = lambda t: [('P', 'person', -160.0, 20.0)]   # noqa: E731
+    inside = lambda t: [('P', 'person', -140.0, 20.0)]    # noqa: E731
+    scene = Scene(rules_config)
+    scene.run(1.0, outside)
+    assert scene.run(3.0, lambda t: [], coasting=frozenset({'P'})) == []
+    assert [c.alert.rule_id for c in scene.run(1.0, inside) if c.created] == ['perimeter_crossing']
+    gone = Scene(rules_config)                 # the same sightings of a track that had ended
+    gone.run(1.0, outside)
+    gone.run(3.0, lambda t: [])
+    assert _ids(gone.run(1.0, inside), 'perimeter_crossing') == set()
+
+
+def test_a_coasting_track_keeps_its_alert_and_a_vanished_one_ends_it(rules_config):
+    scene = Scene(rules_config)
+    (alert_id,) = _ids(scene.run(3.0, lambda t: [('T1', 'person', 30.0, 20.0)]))
+    assert scene.run(5.0, lambda t: [], coasting=frozenset({'T1'})) == []
+    ended = scene.run(0.2, lambda t: [])
+    assert _ids(ended) == {alert_id} and 'no longer tracked' in ended[0].alert.description
 
 
 def test_schedule_decides_whether_the_control_building_counts(rules_config):
