@@ -44,6 +44,7 @@ from sentinel_perception.authorization import OwnVehicle
 from sentinel_perception.evidence import FrameRing, StoredFrame, write_evidence
 from sentinel_perception.fusion import FusionSettings
 from sentinel_perception.fusion_cycle import CycleResult, CyclePacer, FusionCycle
+from sentinel_perception.sensor_clock import SensorClock
 from sentinel_perception.image_conversion import ImageError, to_rgb
 from sentinel_perception.log_throttle import LogThrottle
 from sentinel_common.parameters import StartupError, data_directory, declare, require_file
@@ -104,7 +105,7 @@ class FusionNode(Node):
         self.ring = FrameRing(self.params.evidence_depth)
         self.vehicles: dict[str, OwnVehicle] = {}
         self.throttle = LogThrottle(LOG_THROTTLE_S)
-        self._clock_anchor: tuple[float, float] | None = None  # (sensor stamp, monotonic)
+        self.sensor_clock = SensorClock()
 
         self.tracks_pub = self.create_publisher(TrackArray, TRACKS_TOPIC, SENSOR_QOS)
         self.alerts_pub = self.create_publisher(Alert, ALERTS_TOPIC, EVENT_QOS)
@@ -198,9 +199,7 @@ class FusionNode(Node):
 
     def _on_detections(self, message: DetectionArray) -> None:
         observations = conversions.observations(message, self.site.platforms)
-        stamp = conversions.seconds(message.header.stamp)
-        if self._clock_anchor is None or stamp >= self._clock_anchor[0]:
-            self._clock_anchor = (stamp, time.monotonic())
+        self.sensor_clock.observe(conversions.seconds(message.header.stamp), time.monotonic())
         self.cycle.ingest(observations)
         self.heartbeat.state.record_progress()
         self._cycle_soon()
@@ -217,13 +216,6 @@ class FusionNode(Node):
         self.ring.put(StoredFrame(camera, conversions.seconds(message.header.stamp), message))
 
     # ------------------------------------------------------------------ cycle
-
-    def _now(self) -> float | None:
-        """Sensor time now: the newest detection stamp plus the wall time since it arrived."""
-        if self._clock_anchor is None:
-            return None
-        stamp, arrived = self._clock_anchor
-        return stamp + (time.monotonic() - arrived)
 
     def _tick(self) -> None:
         """The periodic cycle: rules, alerts and the tracks."""
@@ -258,7 +250,7 @@ class FusionNode(Node):
 
     def _run_cycle(self) -> CycleResult | None:
         """Age the tracks, evaluate the rules and publish alert changes; None before detections."""
-        now = self._now()
+        now = self.sensor_clock.now(time.monotonic())
         if now is None:
             return None
         self.pacer.ran(time.monotonic())
@@ -319,7 +311,7 @@ class FusionNode(Node):
 
     def _on_acknowledge(self, request: AcknowledgeAlert.Request,
                         response: AcknowledgeAlert.Response) -> AcknowledgeAlert.Response:
-        now = self._now()
+        now = self.sensor_clock.now(time.monotonic())
         code, reason, record = self.cycle.book.acknowledge(
             request.alert_id, request.operator_id, request.resolve, request.note,
             now if now is not None else 0.0)
