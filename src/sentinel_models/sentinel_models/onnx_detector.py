@@ -240,6 +240,9 @@ class OnnxDetector:
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+            # Waiting workers sleep instead of spinning: on a machine the whole system
+            # shares, a spinning pool takes cores the other processes need.
+            options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         try:
             return ort.InferenceSession(str(self.path), options, providers=['CPUExecutionProvider'])
         except (*_ort_errors(), RuntimeError, OSError, ValueError) as error:

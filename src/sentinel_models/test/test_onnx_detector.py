@@ -58,6 +58,14 @@ def test_a_batch_gives_one_list_per_image_and_accepts_mixed_sizes(model: Path) -
     assert detector.detect([]) == []
 
 
+def test_a_thread_count_gives_a_pool_of_that_size_that_does_not_spin(model: Path) -> None:
+    options = OnnxDetector(model, NAMES, 320, threads=1)._session.get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
+    assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
+    default = OnnxDetector(model, NAMES, 320)._session.get_session_options()
+    assert default.intra_op_num_threads == 0          # onnxruntime's own choice: one per core
+
+
 def test_a_static_batch_model_is_run_image_by_image(tmp_path: Path, fakes: ModuleType) -> None:
     path = tmp_path / 'static.onnx'
     fakes.write_fake_model(path, fakes.anchor_table([(160.0, 160.0, 40.0, 80.0, 0, 0.9)], 3), static_batch=True)

@@ -77,6 +77,7 @@ class DetectorParams:
     db_url: str
     models_dir: str            # shipped models the registry starts from ('' = its default)
     min_confidence: float
+    inference_threads: int     # onnxruntime intra-op threads; 0: one per core
     max_batch: int
     batched: bool
     max_image_pixels: int
@@ -183,6 +184,10 @@ class DetectorNode(Node):
                                'registry has no active one; empty: the repository\'s models/'),
             min_confidence=declare(self, 'min_confidence', 0.25,
                                    'detections below this confidence are discarded', 0.0, 1.0),
+            inference_threads=declare(self, 'inference_threads', 1, 'onnxruntime threads per '
+                                      'model call; 0: one per core (best on a machine of its '
+                                      'own, slower where the whole system shares the cores)',
+                                      0, 256),
             max_batch=declare(self, 'max_batch', 8, 'most frames per model call', 1, 64),
             batched=declare(self, 'batched', True, 'one model call per batch (false: one per '
                             'frame, for comparison)'),
@@ -345,7 +350,8 @@ class DetectorNode(Node):
             except ModelError as error:
                 return LoadModel.Response.ERROR_INVALID_MODEL, str(error)
             try:
-                backend = open_backend(spec, self.params.backend, self.params.min_confidence)
+                backend = open_backend(spec, self.params.backend, self.params.min_confidence,
+                                       self.params.inference_threads or None)
             except ModelError as error:
                 return LoadModel.Response.ERROR_INVALID_MODEL, str(error)
             previous = self.slot.swap(backend)

@@ -91,6 +91,7 @@ class OnnxRuntimeBackend:
 
     spec: ModelSpec
     min_confidence: float = 0.25
+    threads: int | None = None        # onnxruntime's intra-op threads; None: one per core
     name: str = BACKEND_ONNXRUNTIME
     _detector: Any = field(default=None, repr=False)
 
@@ -102,7 +103,8 @@ class OnnxRuntimeBackend:
                              f'{error}') from error
         try:
             self._detector = OnnxDetector(self.spec.file, list(self.spec.class_names),
-                                          self.spec.input_size, conf_threshold=self.min_confidence)
+                                          self.spec.input_size, conf_threshold=self.min_confidence,
+                                          threads=self.threads)
         except (OSError, ValueError, RuntimeError) as error:
             raise ModelError(f'{self.spec.file}: {error}') from error
         except Exception as error:  # onnxruntime raises its own exception types (Fail, InvalidGraph ...)
@@ -183,12 +185,17 @@ class UltralyticsBackend:
 BackendFactory = Callable[[ModelSpec, float], DetectorBackend]
 
 
-def open_backend(spec: ModelSpec, backend: str, min_confidence: float) -> DetectorBackend:
-    """Build and validate a backend for ``spec``; ModelError says why it cannot run."""
+def open_backend(spec: ModelSpec, backend: str, min_confidence: float,
+                 threads: int | None = None) -> DetectorBackend:
+    """Build and validate a backend for ``spec``; ModelError says why it cannot run.
+
+    ``threads`` sets onnxruntime's intra-op threads (None: one per core); the
+    ultralytics backend, a comparison only, keeps torch's own setting.
+    """
     if not spec.file.is_file():
         raise ModelError(f'model file not found: {spec.file}')
     if backend == BACKEND_ONNXRUNTIME:
-        built: DetectorBackend = OnnxRuntimeBackend(spec, min_confidence)
+        built: DetectorBackend = OnnxRuntimeBackend(spec, min_confidence, threads)
     elif backend == BACKEND_ULTRALYTICS:
         built = UltralyticsBackend(spec, min_confidence)
     else:

@@ -128,6 +128,13 @@ def test_an_idle_detector_shows_its_loop_turning(harness):
     assert not harness.detections
 
 
+def test_the_model_runs_on_one_onnxruntime_thread_by_default(harness):
+    """inference_threads 1: the system shares the cores, a pool of one per core stalls."""
+    backend = harness.node.slot.get()
+    options = backend._detector._session.get_session_options()
+    assert options.intra_op_num_threads == 1
+
+
 def test_a_rendered_intruder_frame_becomes_a_geolocated_detection(harness, intruder_scene):
     scene = intruder_scene
     info = camera_info_message('cam_nw', scene['stamp'], scene['info'])
