@@ -5,8 +5,9 @@ killed node, an e-stop and its release) with the whole launch file, as a user
 would run it, on a DDS domain of the test's own. The report must have every
 section and a timeline of what the scenario did, the killed node must have
 come back, the e-stop must have been seen in force, and the recorder must have
-left a readable MCAP file with the system's topics. Nothing here depends on
-the detector having a model: the demo reports what it saw either way.
+left a readable MCAP file with the system's topics. The detector's output must
+have reached the observer (the guard is in view of cam_se from the start): frames
+go from the simulator through the detector to another process, across DDS.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from mcap.reader import make_reader
 
-from sentinel_scenarios.event_log import ClockSample, EventLog
+from sentinel_scenarios.event_log import ClockSample, DetectionRecord, EventLog
 from sentinel_scenarios.metrics import estop_results, restart_results
 from sentinel_scenarios.report import SECTIONS
 
@@ -70,6 +71,7 @@ def test_a_short_scenario_produces_a_report_a_timeline_and_a_recording(tmp_path)
     assert restart.back_after is not None, 'the killed fusion node did not come back'
     [estop] = estop_results(log)
     assert estop.status_latency is not None, 'the e-stop was never reported engaged'
+    assert log.of(DetectionRecord), 'no detection from the detector reached the observer'
 
     recordings = sorted((out / 'data' / 'recordings').glob('*.mcap'))
     assert recordings and f'data/recordings/{recordings[0].name}' in report
