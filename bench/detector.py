@@ -150,9 +150,10 @@ def rendered_frames() -> dict[str, np.ndarray]:
         return pool.apply(_render, (CAMERAS,))
 
 
-def _pipeline(spec: ModelSpec, backend: str, batched: bool) -> DetectorPipeline:
+def _pipeline(spec: ModelSpec, backend: str, batched: bool,
+              threads: int | None) -> DetectorPipeline:
     slot = ModelSlot()
-    slot.swap(open_backend(spec, backend, 0.25))
+    slot.swap(open_backend(spec, backend, 0.25, threads))
     return DetectorPipeline(slot, MultiCameraTracker(TrackerSettings(frame_rate=CAMERA_RATE)),
                             LocatorSettings(), PipelineSettings(batched=batched))
 
@@ -233,18 +234,23 @@ def main(argv: list[str] | None = None) -> int:
     site = load_perception_site(SITE_CONFIG)
     intrinsics = Intrinsics(320.0, 320.0, 320.0, 240.0, 640, 480)
     geometry = {c: Geometry(intrinsics, site.fixed_poses[c]) for c in CAMERAS}
-    configurations = [('onnxruntime, one call per frame (baseline)', BACKEND_ONNXRUNTIME, False),
-                      ('onnxruntime, batched across cameras', BACKEND_ONNXRUNTIME, True)]
+    # None: onnxruntime's pool of one thread per core; 1: the detector node's default
+    # (inference_threads), what "4 cameras within one core" asks for.
+    configurations = [
+        ('onnxruntime, one call per frame (baseline)', BACKEND_ONNXRUNTIME, False, None),
+        ('onnxruntime, batched across cameras', BACKEND_ONNXRUNTIME, True, None),
+        ('onnxruntime, batched, 1 thread (node default)', BACKEND_ONNXRUNTIME, True, 1)]
     try:
         import ultralytics  # noqa: F401
-        configurations += [('ultralytics, one call per frame', BACKEND_ULTRALYTICS, False),
-                           ('ultralytics, batched across cameras', BACKEND_ULTRALYTICS, True)]
+        configurations += [('ultralytics, one call per frame', BACKEND_ULTRALYTICS, False, None),
+                           ('ultralytics, batched across cameras', BACKEND_ULTRALYTICS, True, None)]
     except ImportError:
         print('ultralytics is not installed: its backend is not measured')
     results = []
-    for name, backend, batched in configurations:
+    for name, backend, batched, threads in configurations:
         try:
-            results.append(measure(name, _pipeline(spec, backend, batched), frames, geometry))
+            results.append(measure(name, _pipeline(spec, backend, batched, threads), frames,
+                                   geometry))
         except ModelError as error:
             print(f'{name}: skipped ({error})')
     baseline = results[0]
