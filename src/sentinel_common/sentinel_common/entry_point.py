@@ -13,7 +13,6 @@ from typing import Callable
 
 import rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
-from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
 from sentinel_common.parameters import StartupError
@@ -44,9 +43,12 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
     except StartupError as error:
         rclpy.logging.get_logger(name).fatal(f'cannot start: {error}')
         return EXIT_CONFIGURATION_ERROR
-    except rclpy_implementation.RCLError:
+    except RuntimeError:
+        # rclpy's RCLError, or pybind11's "Unable to convert call argument" when Ctrl-C lands
+        # while a message is being taken: once the context is shut down, callbacks raced the
+        # shutdown and it is a normal end; before that, a real failure.
         if rclpy.ok():
-            raise  # a real failure; otherwise callbacks raced the Ctrl-C shutdown: a normal end
+            raise
     finally:
         if node is not None:
             node.destroy_node()

@@ -149,6 +149,8 @@ class SimulatorNode(Node):
                     self.get_logger().info(f'real-time factor {pacer.achieved():.2f} '
                                            f'(sim time {now:.1f} s)')
         except Exception as error:  # the thread must not die silently: report and degrade
+            if not self.context.ok():
+                return  # Ctrl-C shut the context down under a publish: a normal end
             self.heartbeat.state.set_health(Health.ERROR, f'simulation stopped: {error}')
             self.get_logger().fatal(f'simulation stopped: {error!r}')
             raise
