@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import socket
@@ -362,7 +363,9 @@ def main() -> int:
     if options.publisher is not None:
         return run_publisher(options.publisher, options.rate)
     if options.fastdds_defaults:
-        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = _write_empty_fastdds_profile()
+        profile = _write_empty_fastdds_profile()
+        atexit.register(os.unlink, profile)
+        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
     # This process runs the WebSocket client and the DDS reference side by side; a short
     # GIL switch interval keeps either from delaying the other's timestamps (as in the bridge).
     sys.setswitchinterval(0.0005)

@@ -44,9 +44,9 @@ from sentinel_perception.authorization import OwnVehicle
 from sentinel_perception.evidence import FrameRing, StoredFrame, write_evidence
 from sentinel_perception.fusion import FusionSettings
 from sentinel_perception.fusion_cycle import CycleResult, CyclePacer, FusionCycle
-from sentinel_perception.sensor_clock import SensorClock
 from sentinel_perception.image_conversion import ImageError, to_rgb
 from sentinel_perception.log_throttle import LogThrottle
+from sentinel_perception.sensor_clock import SensorClock
 from sentinel_common.parameters import StartupError, data_directory, declare, require_file
 from sentinel_perception.site import SiteError, default_threat_rules, load_perception_site
 from sentinel_perception.threat_rules import ThreatRulesError, load_threat_rules

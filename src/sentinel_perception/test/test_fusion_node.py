@@ -101,8 +101,11 @@ def test_two_cameras_one_track_one_alert_with_evidence_and_acknowledgement(fusio
 
     alerts = [a for a in received['alerts'] if a.rule_id == 'restricted_entry']
     assert len({a.alert_id for a in alerts}) == 1                  # one incident, one alert id
-    assert spin_until(lambda: received['alerts'][-1].evidence_uri, 5.0)  # follows the alert
+    # The alert goes out first; its evidence follows as an update of the same alert id.
+    assert alerts[0].evidence_uri == ''
+    assert spin_until(lambda: received['alerts'][-1].evidence_uri, 5.0)
     alert = [a for a in received['alerts'] if a.rule_id == 'restricted_entry'][-1]
+    assert alert.alert_id == alerts[0].alert_id
     assert alert.zone_id == 'transformer_yard' and alert.track_id == track.track_id
     assert alert.severity == Alert.SEVERITY_CRITICAL and alert.state == Alert.STATE_NEW
     evidence = Path(urlparse(alert.evidence_uri).path)
