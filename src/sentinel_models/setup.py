@@ -28,8 +28,8 @@ setup(
     license='Apache-2.0',
     extras_require={
         'test': ['pytest', 'hypothesis', 'mcap', 'mcap-ros2-support'],
-        # Training only; the runtime detector needs onnxruntime alone.
-        'train': ['torch', 'torchvision', 'ultralytics', 'onnx', 'onnxslim', 'matplotlib'],
+        # Training only; the runtime detector needs onnxruntime (and onnx, for rectangular inputs).
+        'train': ['torch', 'torchvision', 'ultralytics', 'onnxslim', 'matplotlib'],
     },
     entry_points={
         'console_scripts': [

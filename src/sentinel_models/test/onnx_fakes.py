@@ -52,3 +52,33 @@ def anchor_table(boxes: list[tuple[float, float, float, float, int, float]], num
         table[:4, i] = (cx, cy, w, h)
         table[4 + cls, i] = score
     return table
+
+
+def write_any_size_model(path: Path, box: tuple[float, float, float, float, int, float],
+                         num_classes: int, input_size: int = 320) -> None:
+    """A model pinned to S x S whose graph runs at any size, like an ultralytics dynamic export.
+
+    One anchor per 8 x 8 input cell (so their count follows the input's area),
+    each the same ``box`` (cx, cy, w, h in input px, class, score).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    cx, cy, w, h, cls, score = box
+    bias = np.zeros(4 + num_classes, np.float32)
+    bias[:4] = (cx, cy, w, h)
+    bias[4 + cls] = score
+    x = helper.make_tensor_value_info('images', TensorProto.FLOAT, ['batch', 3, input_size, input_size])
+    anchors = (input_size // 8) ** 2
+    y = helper.make_tensor_value_info('output0', TensorProto.FLOAT, ['batch', 4 + num_classes, anchors])
+    inits = [numpy_helper.from_array(np.zeros((4 + num_classes, 3, 1, 1), np.float32), 'weight'),
+             numpy_helper.from_array(bias, 'bias'),
+             numpy_helper.from_array(np.array([0, 4 + num_classes, -1], dtype=np.int64), 'flat')]
+    nodes = [helper.make_node('AveragePool', ['images'], ['cells'], kernel_shape=[8, 8], strides=[8, 8]),
+             helper.make_node('Conv', ['cells', 'weight', 'bias'], ['raw']),
+             helper.make_node('Reshape', ['raw', 'flat'], ['output0'])]
+    model = helper.make_model(helper.make_graph(nodes, 'any_size_yolo', [x], [y], inits),
+                              opset_imports=[helper.make_opsetid('', 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))

@@ -16,6 +16,7 @@ from sentinel_models.onnx_detector import (
     box_iou,
     decode,
     letterbox,
+    letterbox_into,
     nms,
     resize_bilinear,
 )
@@ -64,6 +65,28 @@ def test_a_thread_count_gives_a_pool_of_that_size_that_does_not_spin(model: Path
     assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
     default = OnnxDetector(model, NAMES, 320)._session.get_session_options()
     assert default.intra_op_num_threads == 0          # onnxruntime's own choice: one per core
+
+
+def test_a_network_that_runs_at_any_size_gets_the_smallest_stride_multiple_input(
+        tmp_path: Path, fakes: ModuleType) -> None:
+    path = tmp_path / 'any_size.onnx'
+    fakes.write_any_size_model(path, (160.0, 128.0, 40.0, 80.0, 0, 0.9), 3)
+    detector = OnnxDetector(path, NAMES, 320)
+    assert detector.rectangular
+    batch, fits = detector.preprocess([np.zeros((480, 640, 3), np.uint8)])
+    assert batch.shape == (1, 3, 256, 320)          # 320 x 240 fitted, 8 px of grey above and below
+    assert (fits[0].pad_x, fits[0].pad_y) == (0, 8)
+    person = detector.detect([np.zeros((480, 640, 3), np.uint8)])[0][0]
+    assert (person.x_min, person.y_min, person.x_max, person.y_max) == pytest.approx((280, 160, 360, 320))
+    # A batch of a landscape and a portrait frame needs the square.
+    batch, _ = detector.preprocess([np.zeros((480, 640, 3), np.uint8), np.zeros((640, 480, 3), np.uint8)])
+    assert batch.shape == (2, 3, 320, 320)
+
+
+def test_a_network_with_anchors_for_the_square_alone_keeps_square_inputs(model: Path) -> None:
+    detector = OnnxDetector(model, NAMES, 320)   # a constant output: the same anchors at any size
+    assert not detector.rectangular
+    assert detector.preprocess([np.zeros((480, 640, 3), np.uint8)])[0].shape == (1, 3, 320, 320)
 
 
 def test_a_static_batch_model_is_run_image_by_image(tmp_path: Path, fakes: ModuleType) -> None:
@@ -130,6 +153,17 @@ def test_letterbox_keeps_aspect_and_centres_the_image(width: int, height: int, s
     new_w, new_h = round(width * fit.scale), round(height * fit.scale)
     assert abs(fit.pad_x - (size - new_w) / 2) <= 0.6 and abs(fit.pad_y - (size - new_h) / 2) <= 0.6
     assert np.all(canvas[fit.pad_y:fit.pad_y + new_h, fit.pad_x:fit.pad_x + new_w] == 200)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(8, 700), st.integers(8, 700), st.sampled_from([64, 160, 320]))
+def test_letterboxing_into_the_batch_equals_the_canvas_scaled_to_unit_range(width: int, height: int,
+                                                                            size: int) -> None:
+    image = np.random.default_rng(width * height).integers(0, 256, (height, width, 3), np.uint8)
+    canvas, fit = letterbox(image, size)
+    out = np.full((3, size, size), np.nan, np.float32)
+    assert letterbox_into(image, size, out) == fit
+    assert np.array_equal(out, canvas.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
 
 
 def test_bilinear_halving_averages_two_by_two_blocks() -> None:

@@ -44,6 +44,8 @@ BACKENDS = (BACKEND_ONNXRUNTIME, BACKEND_ULTRALYTICS)
 # Grey level of the validation frame: mid-grey gives a network no reason to
 # output anything, yet exercises the whole pre- and post-processing path.
 VALIDATION_GREY = 114
+# px, side of the blank frame that lets ultralytics finish its device set-up
+STRIDE_PROBE = 32
 
 
 class ModelError(RuntimeError):
@@ -61,7 +63,7 @@ class ModelSpec:
     version: str
     file: Path
     class_names: tuple[str, ...]
-    input_size: int                   # px, square network input side
+    input_size: int                   # px, network input side (the longer one for a rectangle)
     parent_version: str = ''
     status: int = 1                   # ModelInfo.STATUS_*: 1 = active
     dataset_hash: str = ''
@@ -129,6 +131,7 @@ class UltralyticsBackend:
 
     spec: ModelSpec
     min_confidence: float = 0.25
+    threads: int | None = None        # torch's threads; None: ultralytics' own (one less than the cores)
     name: str = BACKEND_ULTRALYTICS
     source: Path = field(init=False)   # what ultralytics runs: the checkpoint or the ONNX file
     _model: Any = field(default=None, repr=False)
@@ -147,13 +150,26 @@ class UltralyticsBackend:
             self._model = YOLO(str(self.source), task='detect')
         except Exception as error:  # ultralytics raises many types for unreadable models
             raise ModelError(f'{self.source}: ultralytics cannot load it: {error}') from error
+        if self.threads is not None:
+            # ultralytics sets torch's thread count when its first predict picks the
+            # device, so that run goes first and the requested count after it.
+            import torch  # type: ignore[import-not-found]
+            self._model.predict(np.zeros((STRIDE_PROBE, STRIDE_PROBE, 3), np.uint8), verbose=False)
+            torch.set_num_threads(self.threads)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[BoxDetection]]:
-        # Frames are letterboxed to the square input first: ultralytics would
-        # otherwise letterbox a dynamic-batch ONNX file to a rectangle the
-        # fixed-size graph refuses. ultralytics takes OpenCV's BGR order.
-        from sentinel_models.onnx_detector import letterbox
-        fitted = [letterbox(np.ascontiguousarray(image), self.spec.input_size) for image in images]
+        # On the checkpoint, ultralytics' own predict does it all: its letterbox
+        # (to the stride-multiple rectangle of the frames), inference, NMS and
+        # boxes in frame pixels. An ONNX file is letterboxed to its square input
+        # first: ultralytics would otherwise letterbox a dynamic-batch ONNX file to a
+        # rectangle its fixed-size graph refuses. ultralytics takes OpenCV's BGR order.
+        from sentinel_models.onnx_detector import Letterbox, letterbox
+        frames = [np.ascontiguousarray(image) for image in images]
+        if self.source.suffix == '.onnx':
+            fitted = [letterbox(frame, self.spec.input_size) for frame in frames]
+        else:
+            fitted = [(frame, Letterbox(1.0, 0, 0, frame.shape[1], frame.shape[0]))
+                      for frame in frames]
         results = self._model.predict([np.ascontiguousarray(canvas[..., ::-1])
                                        for canvas, _ in fitted],
                                       imgsz=self.spec.input_size, conf=self.min_confidence,
@@ -189,15 +205,15 @@ def open_backend(spec: ModelSpec, backend: str, min_confidence: float,
                  threads: int | None = None) -> DetectorBackend:
     """Build and validate a backend for ``spec``; ModelError says why it cannot run.
 
-    ``threads`` sets onnxruntime's intra-op threads (None: one per core); the
-    ultralytics backend, a comparison only, keeps torch's own setting.
+    ``threads`` sets onnxruntime's intra-op threads (None: one per core), or
+    torch's threads for the ultralytics backend (None: ultralytics' choice).
     """
     if not spec.file.is_file():
         raise ModelError(f'model file not found: {spec.file}')
     if backend == BACKEND_ONNXRUNTIME:
         built: DetectorBackend = OnnxRuntimeBackend(spec, min_confidence, threads)
     elif backend == BACKEND_ULTRALYTICS:
-        built = UltralyticsBackend(spec, min_confidence)
+        built = UltralyticsBackend(spec, min_confidence, threads)
     else:
         raise ModelError(f'unknown backend {backend!r} (one of: {", ".join(BACKENDS)})')
     validate(built)
