@@ -25,11 +25,13 @@ beside the ``evidence_uri`` snapshot), i.e. the last frame fused before the
 rules fired. The alert goes out first and its evidence follows as an update
 of the same alert: the time is the first message's.
 Each run also says whether its alert came from the cycle that the frame's
-detections asked for, or from a periodic cycle, which judges where the track
-is predicted to be by then (the prediction can cross into the zone between
-two frames). For context it prints the time from the first frame in which the
-simulator has the intruder inside the zone (the true entry) to the alert:
-that adds how far the fused track lags or leads the truth.
+detections asked for, or from a cycle between frames, which judges where the
+track is predicted to be by then (the prediction can cross into the zone
+between two frames: the fusion node runs a cycle at the moment the previous
+one predicted it would, and its periodic rule cycles catch the rest). For
+context it prints the time from the first frame in which the simulator has
+the intruder inside the zone (the true entry) to the alert: that adds how far
+the fused track lags or leads the truth.
 
 Differences from the shipped configuration, and why:
 
@@ -106,7 +108,7 @@ ALERT_WAIT = 5.0           # s after a run's last frame that its alert may still
 GOAL_P99 = 0.150           # s, frame to alert
 # s: the fusion node's clock is the newest detection stamp plus the time since those detections
 # arrived, so an alert raised this soon after its frame's stamp came from the cycle that the
-# frame's detections asked for, not from a periodic one
+# frame's detections asked for, not from one between frames
 ON_ARRIVAL = 0.010
 
 
@@ -137,7 +139,7 @@ class Entry:
     detections_to_alert: float     # s, from that frame's DetectionArray
     truth_to_alert: float          # s, from the first frame showing the intruder truly inside
     sim_time: float                # s, simulated time of the triggering frame
-    on_arrival: bool               # raised by the cycle its detections ran, not a periodic one
+    on_arrival: bool               # raised by the cycle its detections ran, not one between frames
 
 
 def render_frames() -> tuple[list[PlayedFrame], CameraInfo]:
@@ -345,7 +347,7 @@ def measure(camera: Camera, frames: list[PlayedFrame], runs: int) -> tuple[list[
         print(f'run {index + 1:2d}/{runs}: ' + (
             f'{entry.frame_to_alert * 1e3:6.1f} ms from frame at sim {entry.sim_time:.1f} s, '
             f'{entry.truth_to_alert * 1e3:6.1f} ms from the true entry, raised '
-            + ('on its detections' if entry.on_arrival else 'by a periodic cycle')
+            + ('on its detections' if entry.on_arrival else 'by a cycle between frames')
             if entry else 'no alert'), flush=True)
         time.sleep(PAUSE)
     return entries, missed
@@ -380,7 +382,7 @@ def report(entries: list[Entry], missed: int, arrivals: Arrivals) -> bool:
               + f' {figures[0] / base[0]:6.2f} {figures[2] / base[2]:6.2f}')
     on_arrival = sum(e.on_arrival for e in entries)
     print(f'\n{len(entries)} alerts, {missed} runs without one; {on_arrival} raised by the cycle '
-          'run for the triggering frame\'s detections, the others by a periodic cycle (the '
+          'run for the triggering frame\'s detections, the others by a cycle between frames (the '
           'track\'s predicted position crossed into the zone between two frames)')
     print('frame: the last frame fused before the alert (its evidence); true entry: the first '
           'frame in which the simulator has the intruder inside the zone')

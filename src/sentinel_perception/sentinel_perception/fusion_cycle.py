@@ -36,6 +36,7 @@ class PublishedTrack:
 class CycleResult:
     tracks: list[PublishedTrack]    # confirmed and coasting tracks
     changes: list[AlertChange]      # alerts to publish now
+    due: float | None = None        # s of sensor time until a rule may next fire, within the lookahead
 
 
 class CyclePacer:
@@ -78,11 +79,15 @@ class FusionCycle:
             self.fusion.update(observations)
             self._apply_fusion_events()
 
-    def tick(self, now: float, wall: datetime, vehicles: Mapping[str, OwnVehicle]) -> CycleResult:
+    def tick(self, now: float, wall: datetime, vehicles: Mapping[str, OwnVehicle],
+             lookahead: float = 0.0) -> CycleResult:
         """Age the tracks to ``now`` (sensor time, s) and evaluate every rule.
 
         ``wall`` (aware) decides zone and route schedules; ``vehicles`` is our
         own fleet's latest telemetry, which authorizes the tracks it explains.
+        With a ``lookahead`` (s), the result says when within it a track's
+        prediction reaches a rule's boundary or a dwell ends: the caller runs
+        the next cycle then rather than at its next period.
         """
         self.fusion.maintain(now)
         self._apply_fusion_events()
@@ -100,7 +105,12 @@ class FusionCycle:
             else:
                 coasting.add(track.track_id)
         changes = self.book.apply(self.rules.evaluate(views, now, wall, coasting), now)
-        return CycleResult(published, changes)
+        due = None
+        if lookahead > 0.0:
+            ahead = {track.track_id: self.fusion.predicted_position(track, now + lookahead)
+                     for track in self.fusion.published() if track.status is TrackStatus.CONFIRMED}
+            due = self.rules.next_due(views, ahead, lookahead, now)
+        return CycleResult(published, changes, due)
 
     def _apply_fusion_events(self) -> None:
         """Merged tracks keep their rule, alert and authorization state; deleted ones lose it."""

@@ -11,9 +11,11 @@ Contract (docs/ros_graph.md, docs/perception.md):
 
 Logic lives in ``fusion_cycle`` (fusion, authorization, threat rules, alerts)
 and ``evidence``; this node converts, calls them and publishes. A cycle runs
-at ``publish_rate`` (time-based rules: dwell, tracks ageing) and also as soon
-as detections arrive, at most once per ``min_cycle_interval``, so an alert
-does not wait for the next periodic cycle. The alert book is
+at ``publish_rate`` (time-based rules: dwell, tracks ageing), rules alone at
+``rule_rate``, as soon as detections arrive (at most once per
+``min_cycle_interval``), and at the moment a cycle says a track's prediction
+reaches a rule's boundary or a dwell runs out, so an alert does not wait for
+the next periodic cycle. The alert book is
 journaled to ``<data_dir>/alerts.json`` so a respawned node keeps operators'
 acknowledgements.
 """
@@ -57,6 +59,7 @@ ALERTS_TOPIC = '/alerts'
 ACKNOWLEDGE_SERVICE = '/alerts/acknowledge'
 LOG_THROTTLE_S = 10.0    # s between repeated warnings of one kind
 JOURNAL_NAME = 'alerts.json'
+DUE_MARGIN_S = 0.002     # s after a rule's due moment that its cycle runs
 
 
 def image_topic(camera: str) -> str:
@@ -121,8 +124,9 @@ class FusionNode(Node):
         self.create_timer(1.0 / self.params.publish_rate, self._tick)
         self.create_timer(1.0 / self.params.rule_rate, self._rule_tick)
         self.pacer = CyclePacer(self.params.min_cycle_interval)
-        self._deferred = self.create_timer(self.params.min_cycle_interval, self._deferred_cycle,
-                                           autostart=False)
+        # One-shot: the next cycle that detections or a rule's due moment asked for.
+        self._scheduled = self.create_timer(self.params.min_cycle_interval, self._scheduled_cycle,
+                                            autostart=False)
         self.get_logger().info(
             f'fusing {DETECTIONS_TOPIC} into {TRACKS_TOPIC} at {self.params.publish_rate:g} Hz; '
             f'{len(rules.rules)} threat rules from {self.params.threat_rules}; alerts journal '
@@ -239,13 +243,23 @@ class FusionNode(Node):
 
     def _cycle_soon(self) -> None:
         """Judge new detections at once, or when the pacer allows (tracks wait for the timer)."""
-        if self.pacer.delay(time.monotonic()) == 0.0:
+        delay = self.pacer.delay(time.monotonic())
+        if delay == 0.0:
             self._run_cycle()
-        elif self._deferred.is_canceled():
-            self._deferred.reset()
+        else:
+            self._cycle_in(delay)
 
-    def _deferred_cycle(self) -> None:
-        self._deferred.cancel()
+    def _cycle_in(self, delay: float) -> None:
+        """Run a cycle ``delay`` s from now, unless one is due sooner already."""
+        if not self._scheduled.is_canceled():
+            pending = self._scheduled.time_until_next_call()
+            if pending is not None and pending <= delay * 1e9:
+                return
+        self._scheduled.timer_period_ns = max(1, int(delay * 1e9))
+        self._scheduled.reset()
+
+    def _scheduled_cycle(self) -> None:
+        self._scheduled.cancel()
         self._run_cycle()
 
     def _run_cycle(self) -> CycleResult | None:
@@ -254,7 +268,11 @@ class FusionNode(Node):
         if now is None:
             return None
         self.pacer.ran(time.monotonic())
-        result = self.cycle.tick(now, datetime.now(UTC), self.vehicles)
+        result = self.cycle.tick(now, datetime.now(UTC), self.vehicles,
+                                 lookahead=1.0 / self.params.rule_rate)
+        if result.due is not None:
+            # Sensor seconds to wall seconds; the margin puts the cycle just past the boundary.
+            self._cycle_in(result.due / self.sensor_clock.pace() + DUE_MARGIN_S)
         stamp = self._stamp()
         for change in result.changes:
             self._publish_alert(change, stamp)

@@ -427,6 +427,15 @@ def signed_depth(zone: Zone, x: float, y: float, z: float | None = None) -> floa
     return distance if zone.contains(x, y, z) else -distance
 
 
+def _reached(start: float, end: float, threshold: float) -> float | None:
+    """Fraction (0..1] of the way from depth ``start`` to ``end`` where ``threshold`` is met."""
+    if not math.isfinite(start) or start == end:
+        return None
+    if start < threshold <= end or start > threshold >= end:
+        return (threshold - start) / (end - start)
+    return None
+
+
 # --------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------
@@ -464,6 +473,7 @@ class _ZoneState:
     entered_at: float | None = None
     firing: bool = False
     side: bool | None = None   # perimeter: True inside, False outside, None undecided
+    depth: float = math.nan    # m, signed depth at the last evaluation (+ inside)
 
 
 @dataclass
@@ -502,6 +512,63 @@ class ThreatRules:
             hits.extend(self._vanished(key, now))
         return hits
 
+    def next_due(self, tracks: Sequence[TrackView], ahead: Mapping[str, tuple[float, float, float]],
+                 horizon: float, now: float) -> float | None:
+        """Seconds after ``now`` until a rule's judgement may next change, if within ``horizon``.
+
+        Why: the rules are judged cycle by cycle, and between two cycles a
+        track's predicted position can reach a zone (or a fence's hysteresis
+        line), or its dwell can run out; found only by the next periodic
+        cycle, the alert would wait up to a whole period for it. So after each
+        evaluation the caller asks when that moment comes and runs a cycle
+        then. ``ahead`` is each track's position predicted to ``now + horizon``
+        (s); over so short a way the signed depth is taken as linear between
+        the last evaluation's depth and the depth there. Called after
+        :meth:`evaluate` with the same tracks.
+        """
+        soonest: float | None = None
+        depth_ahead: dict[tuple[str, str], float] = {}
+        for rule in self.config.rules:
+            for zone_id in rule.zones:
+                for track in tracks:
+                    state = self._state.get((rule.rule_id, zone_id, track.track_id))
+                    if state is None or track.track_id not in ahead \
+                            or not self._eligible(rule, track):
+                        continue
+                    due = self._dwell_due(rule, state, now)
+                    for threshold in self._thresholds(rule, state):
+                        key = (zone_id, track.track_id)
+                        if key not in depth_ahead:
+                            depth_ahead[key] = signed_depth(self.config.zones[zone_id],
+                                                            *ahead[track.track_id])
+                        reached = _reached(state.depth, depth_ahead[key], threshold)
+                        if reached is not None:
+                            due = min(due, reached * horizon) if due is not None \
+                                else reached * horizon
+                    if due is not None and due <= horizon:
+                        soonest = due if soonest is None else min(soonest, due)
+        return soonest
+
+    @staticmethod
+    def _dwell_due(rule: Rule, state: _ZoneState, now: float) -> float | None:
+        """Seconds until a track inside a zone has dwelt long enough; None if not waiting.
+
+        A dwell already over (the zone is off duty, say) is not waiting for anything.
+        """
+        if rule.kind is RuleKind.PERIMETER_CROSSING or not state.inside or state.firing \
+                or state.entered_at is None or state.entered_at + rule.dwell <= now:
+            return None
+        return state.entered_at + rule.dwell - now
+
+    @staticmethod
+    def _thresholds(rule: Rule, state: _ZoneState) -> tuple[float, ...]:
+        """Signed depths (m) at which the rule's view of a track changes next."""
+        if rule.kind is RuleKind.PERIMETER_CROSSING:
+            return tuple(depth for side, depth in ((True, rule.hysteresis),
+                                                   (False, -rule.hysteresis))
+                         if state.side is not side)
+        return () if state.inside else (0.0,)
+
     def _eligible(self, rule: Rule, track: TrackView) -> bool:
         return (track.class_name in rule.classes and track.confidence >= rule.min_confidence
                 and not (track.authorized and rule.rule_id in track.exempt_rules))
@@ -510,6 +577,7 @@ class ThreatRules:
                state: _ZoneState, now: float) -> RuleHit | None:
         x, y, z = track.position
         depth = signed_depth(zone, x, y, z)
+        state.depth = depth
         if rule.kind is RuleKind.PERIMETER_CROSSING:
             return self._crossing(rule, zone, zone_active, track, state, depth, now)
         if depth >= 0.0:

@@ -70,3 +70,36 @@ def test_pacer_runs_at_once_then_not_again_within_the_interval():
     assert pacer.delay(100.05) == 0.0
     pacer.ran(100.2)                           # a periodic cycle counts too
     assert abs(pacer.delay(100.2) - 0.05) < 1e-9
+
+
+def test_a_cycle_says_when_the_intruders_prediction_reaches_the_yard():
+    """The due moment is when the track enters: its 2 s dwell counts from there, to the ms."""
+    site = load_perception_site(SITE_CONFIG)
+    rules = load_threat_rules(default_threat_rules(SITE_CONFIG), site.config)
+    cycle = FusionCycle(rules)
+    lookahead = 0.2
+    due_at = None
+    for step in range(int(20.0 * RATE)):
+        t = step / RATE
+        cycle.ingest(_frame('cam_nw', t))
+        result = cycle.tick(t, WALL + timedelta(seconds=t), {}, lookahead)
+        assert not [c for c in result.changes if c.alert.rule_id == 'restricted_entry']
+        if result.due is not None:
+            assert 0.0 < result.due <= lookahead
+            due_at = t + result.due
+            break
+    assert due_at is not None, 'the walker approaching the yard never made a cycle due'
+    entered = due_at + 1e-3
+    assert not cycle.tick(entered, WALL + timedelta(seconds=entered), {}, lookahead).changes
+    t = entered
+    while t + 1.0 / RATE < entered + 2.0:     # he walks on, in view
+        t += 1.0 / RATE
+        cycle.ingest(_frame('cam_nw', t))
+        assert not cycle.tick(t, WALL + timedelta(seconds=t), {}).changes
+    before = entered + 2.0 - 0.01
+    result = cycle.tick(before, WALL + timedelta(seconds=before), {}, lookahead)
+    assert not result.changes and abs(result.due - 0.01) < 1e-6   # the dwell's end is due next
+    after = entered + 2.0
+    created = [c.alert for c in cycle.tick(after, WALL + timedelta(seconds=after), {}).changes
+               if c.created]
+    assert [(a.rule_id, a.zone_id) for a in created] == [('restricted_entry', 'transformer_yard')]

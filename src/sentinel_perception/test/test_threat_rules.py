@@ -155,6 +155,39 @@ def test_a_reacquired_track_continues_the_same_incident(rules_config):
     assert any(c.created and c.alert.track_id == 'T5' for c in other)
 
 
+def _judge(rules: ThreatRules, track: TrackView, now: float) -> None:
+    rules.evaluate([track], now, EVENING + timedelta(seconds=now))
+
+
+def test_the_moment_a_prediction_reaches_a_zone_is_due_within_the_lookahead(rules_config):
+    """The yard's west edge is x = 15 m: a walker at 14.9 m doing 2 m/s reaches it in 50 ms."""
+    rules = ThreatRules(rules_config)
+    walker = TrackView('T1', 'person', 0.9, (14.9, 20.0, 0.0))
+    _judge(rules, walker, 10.0)
+    due = rules.next_due([walker], {'T1': (15.1, 20.0, 0.0)}, 0.1, 10.0)
+    assert due == pytest.approx(0.05, abs=1e-6)
+    assert rules.next_due([walker], {'T1': (14.95, 20.0, 0.0)}, 0.1, 10.0) is None  # not yet
+    # Walking away, or a class no rule counts: nothing is due.
+    assert rules.next_due([walker], {'T1': (14.7, 20.0, 0.0)}, 0.1, 10.0) is None
+    bird = TrackView('B', 'bird', 0.9, (14.9, 20.0, 0.0))
+    _judge(rules, bird, 10.0)
+    assert rules.next_due([bird], {'B': (15.1, 20.0, 0.0)}, 0.1, 10.0) is None
+
+
+def test_a_dwell_running_out_and_a_fence_hysteresis_line_are_due(rules_config):
+    rules = ThreatRules(rules_config)
+    inside = TrackView('T1', 'person', 0.9, (30.0, 20.0, 0.0))
+    _judge(rules, inside, 10.0)                        # entered at 10 s; the yard's dwell is 2 s
+    assert rules.next_due([inside], {'T1': inside.position}, 0.5, 11.7) == pytest.approx(0.3)
+    assert rules.next_due([inside], {'T1': inside.position}, 0.2, 11.7) is None  # beyond the lookahead
+    # Climbing in over the west fence (x = -150 m): the side counts 2 m inside, at x = -148 m.
+    climber = TrackView('P', 'person', 0.9, (-160.0, 20.0, 0.0))
+    _judge(rules, climber, 10.0)                       # outside: the side is taken
+    near = TrackView('P', 'person', 0.9, (-148.5, 20.0, 0.0))
+    _judge(rules, near, 20.0)
+    assert rules.next_due([near], {'P': (-147.5, 20.0, 0.0)}, 0.2, 20.0) == pytest.approx(0.1)
+
+
 def test_perimeter_crossing_inbound_only_and_jitter_is_not_a_crossing(rules_config):
     scene = Scene(rules_config)
 
