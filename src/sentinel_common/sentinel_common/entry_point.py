@@ -9,6 +9,8 @@ can respawn the node.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Callable
 
 import rclpy
@@ -19,6 +21,22 @@ from sentinel_common.parameters import StartupError
 
 # Exit status of a node that could not start because of its configuration.
 EXIT_CONFIGURATION_ERROR = 2
+# Environment variable naming the Fast DDS profile file (config/fastdds.xml in the stack).
+DDS_PROFILE_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
+
+
+def check_dds_profile() -> None:
+    """Refuse to start when the Fast DDS profile file the environment names is missing.
+
+    Why: Fast DDS falls back to its built-in transports without a word when the
+    file is not there, and with those, camera frames of a few MB stop arriving
+    between processes (best effort loses all of them; see config/fastdds.xml).
+    A node that starts anyway looks healthy and sees nothing.
+    """
+    named = os.environ.get(DDS_PROFILE_VARIABLE, '')
+    if named and not Path(named).is_file():
+        raise StartupError(f'{DDS_PROFILE_VARIABLE}={named}: no such file (the DDS transport '
+                           'profile; the stack ships config/fastdds.xml)')
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
@@ -34,6 +52,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
     rclpy.init(args=args)
     node: Node | None = None
     try:
+        check_dds_profile()
         node = make_node()
         executor = make_executor()
         executor.add_node(node)

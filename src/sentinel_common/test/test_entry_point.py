@@ -6,7 +6,7 @@ import pytest
 import rclpy
 from rclpy.node import Node
 
-from sentinel_common.entry_point import run_node
+from sentinel_common.entry_point import DDS_PROFILE_VARIABLE, EXIT_CONFIGURATION_ERROR, run_node
 
 
 def _node_failing(after_shutdown: bool) -> Node:
@@ -31,3 +31,10 @@ def test_the_same_error_while_running_is_a_failure():
     with pytest.raises(RuntimeError, match='Unable to convert'):
         run_node(lambda: _node_failing(after_shutdown=False), [])
     assert not rclpy.ok()   # cleaned up all the same
+
+
+def test_a_missing_dds_profile_file_stops_the_node_before_it_starts(monkeypatch, tmp_path):
+    made: list[Node] = []
+    monkeypatch.setenv(DDS_PROFILE_VARIABLE, str(tmp_path / 'fastdds.xml'))
+    assert run_node(lambda: made.append(Node('never')) or made[-1], []) == EXIT_CONFIGURATION_ERROR
+    assert made == [] and not rclpy.ok()
