@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,6 +301,10 @@ class DriftSettings:
     alpha: float = 0.01              # KS significance level
     min_frames: int = 10             # frames in a window before image metrics are judged
     min_detections: int = 30         # detections before confidence / class mix are judged
+    # Detections a baseline needs before its confidence / class mix are a reference at all:
+    # fewer describe a few objects of the recording (a parked car seen 50 times), not the
+    # model's outputs, and any intruder then reads as drift.
+    min_baseline_detections: int = 300
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.window) and self.window > 0.0):
@@ -347,9 +351,14 @@ class _Window:
 class DriftMonitor:
     """Rolling windows of live statistics per camera, judged against a baseline."""
 
-    def __init__(self, baseline: Baseline, settings: DriftSettings | None = None) -> None:
+    def __init__(self, baseline: Baseline, settings: DriftSettings | None = None,
+                 moving_cameras: Collection[str] = ()) -> None:
+        """``moving_cameras`` (on drones and rovers) get no verdict of their own: one that
+        moves sees another scene on every mission, so a baseline of its view in one
+        recording is not its normal. Their frames still count for all cameras together."""
         self.baseline = baseline
         self.settings = settings or DriftSettings()
+        self.moving_cameras = frozenset(moving_cameras)
         self._windows: dict[str, _Window] = {}
         self._latest = -math.inf
 
@@ -375,6 +384,19 @@ class DriftMonitor:
     def cameras(self) -> list[str]:
         return sorted(self._windows)
 
+    def judges_outputs(self, reference: Mapping[str, MetricBaseline] | None = None) -> bool:
+        """Whether the baseline (all cameras', or ``reference``) has enough detections to
+        judge the model's outputs against.
+
+        A baseline from predictions keeps every detection's confidence, and its
+        class mix comes from those same detections, so their count decides both.
+        A class mix from a dataset's labels (no confidence) stands on its own.
+        """
+        confidence = (self.baseline.metrics if reference is None else reference).get(
+            CONFIDENCE_METRIC)
+        return confidence is None or \
+            len(confidence.samples) >= self.settings.min_baseline_detections
+
     def evaluate(self, now: float | None = None) -> list[WindowResult]:
         """Verdicts for all cameras together, and for each camera the baseline knows.
 
@@ -389,7 +411,8 @@ class DriftMonitor:
             window.trim(start)
             merged.frames.extend(window.frames)
             merged.detections.extend(window.detections)
-            reference = self.baseline.cameras.get(camera_id)
+            reference = None if camera_id in self.moving_cameras \
+                else self.baseline.cameras.get(camera_id)
             if reference:
                 result = self._judge(camera_id, window, reference, start, end)
                 if result is not None:
@@ -410,7 +433,7 @@ class DriftMonitor:
                     continue
                 values = np.concatenate([s[name] for _, s in window.frames])
                 metrics.append(compare_continuous(baseline, values, cfg.psi_threshold, cfg.alpha))
-        if len(window.detections) >= cfg.min_detections:
+        if len(window.detections) >= cfg.min_detections and self.judges_outputs(reference):
             confidence = reference.get(CONFIDENCE_METRIC)
             if confidence is not None:
                 metrics.append(compare_continuous(

@@ -32,7 +32,8 @@ from sentinel_common.heartbeat import Health
 from sentinel_common.heartbeat_publisher import HeartbeatPublisher
 from sentinel_common.qos import EVENT_QOS, LATCHED_QOS, SENSOR_QOS
 from sentinel_perception import conversions
-from sentinel_perception.drift import Baseline, DriftMonitor, DriftSettings, WindowResult, describe
+from sentinel_perception.drift import (CONFIDENCE_METRIC, Baseline, DriftMonitor, DriftSettings,
+                                       WindowResult, describe)
 from sentinel_perception.drift_alerts import DriftAlerts
 from sentinel_perception.image_conversion import ImageError, to_rgb
 from sentinel_perception.log_throttle import LogThrottle
@@ -51,6 +52,7 @@ LOG_THROTTLE_S = 10.0                           # s between repeated warnings of
 @dataclass(frozen=True)
 class DriftParams:
     cameras: tuple[str, ...]
+    moving_cameras: tuple[str, ...]  # on vehicles (from the site configuration): no own verdict
     baseline: str              # path; '' -> beside the active model
     data_dir: Path
     sample_period: float       # s between two sampled frames of one camera
@@ -101,17 +103,22 @@ class DriftMonitorNode(Node):
     def _read_params(self) -> DriftParams:
         cameras = declare_strings(self, 'cameras', 'cameras to watch; empty: every camera of '
                                   'the site configuration')
-        site_config = declare(self, 'site_config', '', 'site configuration YAML (camera list)')
-        if not cameras:
-            if not site_config:
-                raise StartupError('parameter site_config: required when cameras is empty')
+        site_config = declare(self, 'site_config', '', 'site configuration YAML (cameras, '
+                              'and which of them ride on vehicles)')
+        site = None
+        if site_config:
             try:
-                cameras = load_perception_site(site_config).cameras
+                site = load_perception_site(site_config)
             except SiteError as error:
                 raise StartupError(str(error)) from None
+        if not cameras:
+            if site is None:
+                raise StartupError('parameter site_config: required when cameras is empty')
+            cameras = site.cameras
         d = DriftSettings()
         return DriftParams(
             cameras=tuple(cameras),
+            moving_cameras=tuple(site.platforms) if site else (),
             baseline=declare(self, 'baseline', '', 'drift baseline JSON (sentinel-drift-baseline); '
                              f'empty: {BASELINE_BESIDE_MODEL} beside the active model file'),
             data_dir=data_directory('data_dir', declare(
@@ -132,7 +139,10 @@ class DriftMonitorNode(Node):
                 min_frames=declare(self, 'min_frames', d.min_frames,
                                    'frames in a window before image metrics are judged', 1, 100000),
                 min_detections=declare(self, 'min_detections', d.min_detections,
-                                       'detections before output metrics are judged', 1, 1000000)))
+                                       'detections before output metrics are judged', 1, 1000000),
+                min_baseline_detections=declare(
+                    self, 'min_baseline_detections', d.min_baseline_detections,
+                    'detections a baseline needs before output metrics are judged', 1, 10000000)))
 
     # ------------------------------------------------------------------ baseline
 
@@ -143,10 +153,16 @@ class DriftMonitorNode(Node):
         except ValueError as error:
             self._warn(f'baseline:{path}', f'drift baseline unusable: {error}')
             return False
-        self.monitor = DriftMonitor(baseline, self.params.drift)
+        self.monitor = DriftMonitor(baseline, self.params.drift, self.params.moving_cameras)
         self.baseline_path = path
         self.get_logger().info(f'drift baseline {path}: {baseline.image_count} images, metrics '
                                f'{", ".join(baseline.metrics)}')
+        if CONFIDENCE_METRIC in baseline.metrics and not self.monitor.judges_outputs():
+            self.get_logger().warning(
+                f'drift baseline {path} holds {len(baseline.metrics[CONFIDENCE_METRIC].samples)} '
+                f'detections (fewer than min_baseline_detections, '
+                f'{self.params.drift.min_baseline_detections}): confidence and class mix are not '
+                'judged, image statistics are')
         return True
 
     def _on_model(self, message: ModelInfo) -> None:

@@ -154,6 +154,37 @@ def test_too_few_samples_are_not_judged_and_confidence_is_watched():
     assert not result.drifted
 
 
+def test_a_baseline_of_few_detections_is_no_reference_for_the_models_outputs():
+    """A recording whose detections are mostly one parked car: an intruder is not drift."""
+    car = [0.69] * 50 + list(np.linspace(0.35, 0.8, 81))
+    few = Baseline({'confidence': MetricBaseline.continuous('confidence', car),
+                    'class_mix': MetricBaseline.categorical_from('class_mix', ['vehicle'] * 131)})
+    monitor = DriftMonitor(few, DriftSettings(window=100.0, min_detections=30))
+    assert not monitor.judges_outputs()
+    monitor.add_detections('cam_a', 1.0, [(0.5, 'person')] * 60)
+    assert monitor.evaluate() == []                # nothing it can judge
+    enough = DriftMonitor(few, DriftSettings(window=100.0, min_detections=30,
+                                             min_baseline_detections=100))
+    enough.add_detections('cam_a', 1.0, [(0.5, 'person')] * 60)
+    (result,) = enough.evaluate()
+    assert result.drifted and {m.name for m in result.metrics} == {'confidence', 'class_mix'}
+
+
+def test_a_camera_on_a_vehicle_feeds_the_overall_verdict_but_gets_none_of_its_own():
+    rng = np.random.default_rng(3)
+    pad = {'brightness': MetricBaseline.continuous('brightness', rng.normal(60.0, 5.0, 2000))}
+    baseline = Baseline(pad, cameras={'drone_1_camera': pad, 'cam_nw': pad})
+    settings = DriftSettings(window=100.0, min_frames=5)
+    for moving, expected in (((), {'', 'drone_1_camera', 'cam_nw'}),
+                             (('drone_1_camera',), {'', 'cam_nw'})):
+        monitor = DriftMonitor(baseline, settings, moving_cameras=moving)
+        for k in range(10):   # the drone flies over brighter ground than its pad
+            monitor.add_statistics('drone_1_camera', float(k), {'brightness': rng.normal(90.0, 5.0, 16)})
+            monitor.add_statistics('cam_nw', float(k), {'brightness': rng.normal(60.0, 5.0, 16)})
+        verdicts = {r.camera_id: r.drifted for r in monitor.evaluate()}
+        assert set(verdicts) == expected and not verdicts['cam_nw']
+
+
 def test_image_statistics_on_any_frame_size_and_bad_shapes():
     frame = np.random.default_rng(3).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
     stats = image_statistics(frame)
