@@ -524,9 +524,11 @@ class ThreatRules:
         then. ``ahead`` is each track's position predicted to ``now + horizon``
         (s); over so short a way the signed depth is taken as linear between
         the last evaluation's depth and the depth there. Called after
-        :meth:`evaluate` with the same tracks.
+        :meth:`evaluate` with the same tracks. A climb or descent into a
+        height-limited zone is not foreseen (the depth is horizontal): the
+        periodic cycles find it, as before.
         """
-        soonest: float | None = None
+        moments: list[float] = []
         depth_ahead: dict[tuple[str, str], float] = {}
         for rule in self.config.rules:
             for zone_id in rule.zones:
@@ -535,19 +537,21 @@ class ThreatRules:
                     if state is None or track.track_id not in ahead \
                             or not self._eligible(rule, track):
                         continue
-                    due = self._dwell_due(rule, state, now)
-                    for threshold in self._thresholds(rule, state):
-                        key = (zone_id, track.track_id)
-                        if key not in depth_ahead:
-                            depth_ahead[key] = signed_depth(self.config.zones[zone_id],
-                                                            *ahead[track.track_id])
-                        reached = _reached(state.depth, depth_ahead[key], threshold)
-                        if reached is not None:
-                            due = min(due, reached * horizon) if due is not None \
-                                else reached * horizon
-                    if due is not None and due <= horizon:
-                        soonest = due if soonest is None else min(soonest, due)
-        return soonest
+                    dwell = self._dwell_due(rule, state, now)
+                    if dwell is not None:
+                        moments.append(dwell)
+                    # A point's distance to a boundary changes no faster than the point
+                    # moves: thresholds farther than the way ahead need no depth computed.
+                    reach = math.dist(track.position[:2], ahead[track.track_id][:2])
+                    thresholds = [t for t in self._thresholds(rule, state)
+                                  if abs(t - state.depth) <= reach]
+                    if thresholds and (zone_id, track.track_id) not in depth_ahead:
+                        depth_ahead[(zone_id, track.track_id)] = signed_depth(
+                            self.config.zones[zone_id], *ahead[track.track_id])
+                    reached = (_reached(state.depth, depth_ahead[(zone_id, track.track_id)], t)
+                               for t in thresholds)
+                    moments += [fraction * horizon for fraction in reached if fraction is not None]
+        return min((moment for moment in moments if moment <= horizon), default=None)
 
     @staticmethod
     def _dwell_due(rule: Rule, state: _ZoneState, now: float) -> float | None:
